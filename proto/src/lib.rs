@@ -10,7 +10,33 @@ pub mod v1 {
 }
 
 /// The encoded `FileDescriptorSet` of the contract, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rvirt_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/rvirt_descriptor.bin"));
 
 /// The `domain` field of every error's google.rpc.ErrorInfo detail.
 pub const ERROR_DOMAIN: &str = "rvirt.v1";
+
+/// Where rvirtd listens, and rvirt clients look, when told nothing: libvirt's split between the
+/// system daemon (root: `/run/rvirt/rvirt-sock`) and a per-user one
+/// (`$XDG_RUNTIME_DIR/rvirt/rvirt-sock`, else `/tmp/rvirt-$UID/rvirt-sock`).
+pub fn default_socket_path() -> std::path::PathBuf {
+    let uid = effective_uid();
+    if uid == 0 {
+        return "/run/rvirt/rvirt-sock".into();
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|dir| !dir.is_empty()) {
+        Some(dir) => std::path::PathBuf::from(dir).join("rvirt/rvirt-sock"),
+        None => std::path::PathBuf::from(format!("/tmp/rvirt-{uid}/rvirt-sock")),
+    }
+}
+
+/// The effective user id, read from `/proc/self/status` (no libc needed).
+pub fn effective_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|line| line.starts_with("Uid:"))?;
+            line.split_whitespace().nth(2)?.parse().ok()
+        })
+        .unwrap_or(u32::MAX)
+}

@@ -1,0 +1,149 @@
+//! `Error`: every way a daemon operation fails, one variant per kind, named after libvirt's
+//! error numbers. The gRPC status mapping lives in `grpc/status.rs`, not here.
+
+use crate::domain::DomainState;
+use std::io;
+use uuid::Uuid;
+
+/// How a request named a domain, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainRef {
+    /// By UUID.
+    Uuid(Uuid),
+    /// By name.
+    Name(String),
+    /// By id (active domains only).
+    Id(i32),
+}
+
+impl std::fmt::Display for DomainRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DomainRef::Uuid(uuid) => write!(f, "no domain with matching uuid '{uuid}'"),
+            DomainRef::Name(name) => write!(f, "no domain with matching name '{name}'"),
+            DomainRef::Id(id) => write!(f, "no domain with matching id {id}"),
+        }
+    }
+}
+
+/// A failed daemon operation. A failure changes nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// VIR_ERR_NO_DOMAIN.
+    #[error("domain not found: {0}")]
+    NoDomain(DomainRef),
+    /// VIR_ERR_NO_DOMAIN_SNAPSHOT.
+    #[error("domain snapshot not found: no domain snapshot with matching name '{0}'")]
+    NoSnapshot(String),
+    /// VIR_ERR_NO_DOMAIN_CHECKPOINT.
+    #[error("domain checkpoint not found: no domain checkpoint with matching name '{0}'")]
+    NoCheckpoint(String),
+    /// Name or UUID already taken by another domain (libvirt reports VIR_ERR_OPERATION_FAILED).
+    #[error("domain '{name}' already exists with uuid {uuid}")]
+    NameTaken {
+        /// The contested name.
+        name: String,
+        /// The UUID of the domain that holds it.
+        uuid: Uuid,
+    },
+    /// The UUID belongs to a domain of another name (libvirt: VIR_ERR_OPERATION_FAILED).
+    #[error("domain '{name}' is already defined with uuid {uuid}")]
+    UuidTaken {
+        /// The name of the domain that holds the UUID.
+        name: String,
+        /// The contested UUID.
+        uuid: Uuid,
+    },
+    /// A snapshot or checkpoint of that name exists (libvirt: VIR_ERR_OPERATION_FAILED).
+    #[error("domain moment {0} already exists")]
+    MomentExists(String),
+    /// VIR_ERR_INVALID_ARG: a bad argument, named with what is wrong with it.
+    #[error("invalid argument: {0}")]
+    InvalidArg(String),
+    /// VIR_ERR_INVALID_ARG from virCheckFlags: bits this call does not know.
+    #[error("invalid argument: unsupported flags ({bits:#x}) in function {function}")]
+    UnsupportedFlags {
+        /// Only the unknown bits, as libvirt reports them.
+        bits: u32,
+        /// The libvirt function the RPC mirrors.
+        function: &'static str,
+    },
+    /// VIR_ERR_XML_ERROR: the document could not be parsed or lacks what it must have.
+    #[error("XML error: {0}")]
+    Xml(String),
+    /// VIR_ERR_OPERATION_INVALID: the domain is not in a state that allows the operation.
+    #[error("requested operation is not valid: {reason}")]
+    OperationInvalid {
+        /// libvirt's wording of what is wrong.
+        reason: String,
+        /// The state the domain was in.
+        state: DomainState,
+    },
+    /// VIR_ERR_OPERATION_UNSUPPORTED: the operation cannot be done on this domain as it is
+    /// configured or populated (e.g. a snapshot while checkpoints exist).
+    #[error("operation not supported: {0}")]
+    OperationUnsupported(String),
+    /// VIR_ERR_CONFIG_UNSUPPORTED: the domain's definition lacks what the operation needs.
+    #[error("unsupported configuration: {0}")]
+    ConfigUnsupported(String),
+    /// VIR_ERR_OPERATION_DENIED: the caller may not change anything.
+    #[error("operation forbidden: {0}")]
+    OperationDenied(String),
+    /// Writing the state folder failed (VIR_ERR_SYSTEM_ERROR).
+    #[error("failed to persist {what}")]
+    Persist {
+        /// What was being written.
+        what: String,
+        /// The I/O failure.
+        #[source]
+        source: io::Error,
+    },
+    /// The hypervisor driver failed (VIR_ERR_INTERNAL_ERROR).
+    #[error("driver error: {0}")]
+    Driver(String),
+    /// The daemon is stopping and takes no new work.
+    #[error("daemon is shutting down")]
+    ShuttingDown,
+}
+
+impl Error {
+    /// libvirt's name for this kind of error, sent in every status's ErrorInfo.
+    pub fn libvirt_name(&self) -> &'static str {
+        match self {
+            Error::NoDomain(_) => "VIR_ERR_NO_DOMAIN",
+            Error::NoSnapshot(_) => "VIR_ERR_NO_DOMAIN_SNAPSHOT",
+            Error::NoCheckpoint(_) => "VIR_ERR_NO_DOMAIN_CHECKPOINT",
+            Error::NameTaken { .. } | Error::UuidTaken { .. } | Error::MomentExists(_) => {
+                "VIR_ERR_DOM_EXIST"
+            }
+            Error::InvalidArg(_) | Error::UnsupportedFlags { .. } => "VIR_ERR_INVALID_ARG",
+            Error::Xml(_) => "VIR_ERR_XML_ERROR",
+            Error::OperationInvalid { .. } => "VIR_ERR_OPERATION_INVALID",
+            Error::OperationUnsupported(_) => "VIR_ERR_OPERATION_UNSUPPORTED",
+            Error::ConfigUnsupported(_) => "VIR_ERR_CONFIG_UNSUPPORTED",
+            Error::OperationDenied(_) => "VIR_ERR_OPERATION_DENIED",
+            Error::Persist { .. } => "VIR_ERR_SYSTEM_ERROR",
+            Error::Driver(_) => "VIR_ERR_INTERNAL_ERROR",
+            Error::ShuttingDown => "VIR_ERR_NO_CONNECT",
+        }
+    }
+
+    /// A wrong-state refusal, with libvirt's wording.
+    pub(crate) fn invalid(state: DomainState, reason: impl Into<String>) -> Self {
+        Error::OperationInvalid {
+            reason: reason.into(),
+            state,
+        }
+    }
+
+    /// virCheckFlags: refuse any bit outside `known`.
+    pub(crate) fn check_flags(flags: u32, known: u32, function: &'static str) -> Result<(), Self> {
+        match flags & !known {
+            0 => Ok(()),
+            bits => Err(Error::UnsupportedFlags { bits, function }),
+        }
+    }
+}
+
+/// The daemon's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

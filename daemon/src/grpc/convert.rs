@@ -1,0 +1,107 @@
+//! Conversions between the daemon's types and the rvirt.v1 messages, and request-field parsing.
+
+use crate::domain::{Checkpoint, Domain, DomainState, Snapshot};
+use crate::error::{Error, Result};
+use crate::registry::Committed;
+use crate::xml;
+use rvirt_proto::v1;
+use uuid::Uuid;
+
+/// The handle message for a domain as it is now.
+pub fn handle(domain: &Domain) -> v1::Domain {
+    v1::Domain {
+        uuid: domain.uuid().to_string(),
+        name: domain.name().to_owned(),
+        id: domain.id,
+    }
+}
+
+/// The proto state.
+pub fn state(state: DomainState) -> i32 {
+    state as i32
+}
+
+/// One ListAllDomains entry.
+pub fn summary(domain: &Domain) -> v1::DomainSummary {
+    v1::DomainSummary {
+        domain: Some(handle(domain)),
+        state: state(domain.state),
+        reason: domain.reason,
+        persistent: domain.persistent,
+        autostart: domain.autostart,
+        has_managed_save: domain.has_managed_save,
+        snapshot_count: domain.snapshots.len() as u32,
+        checkpoint_count: domain.checkpoints.len() as u32,
+        title: domain.def.title.clone().unwrap_or_default(),
+    }
+}
+
+/// The answer to every mutating call.
+pub fn change(committed: Committed) -> v1::DomainChangeResponse {
+    v1::DomainChangeResponse {
+        generation: committed.generation,
+        domain: committed.domain.as_deref().map(summary),
+    }
+}
+
+/// A snapshot's metadata.
+pub fn snapshot(snapshot: &Snapshot, current: bool) -> v1::DomainSnapshot {
+    v1::DomainSnapshot {
+        name: snapshot.name.clone(),
+        description: snapshot.description.clone(),
+        creation_time: snapshot.creation_time,
+        state: snapshot.state.clone(),
+        parent: snapshot.parent.clone().unwrap_or_default(),
+        current,
+    }
+}
+
+/// A checkpoint's metadata.
+pub fn checkpoint(checkpoint: &Checkpoint) -> v1::DomainCheckpoint {
+    v1::DomainCheckpoint {
+        name: checkpoint.name.clone(),
+        description: checkpoint.description.clone(),
+        creation_time: checkpoint.creation_time,
+        parent: checkpoint.parent.clone().unwrap_or_default(),
+    }
+}
+
+/// A UUID field, parsed as libvirt's virUUIDParse does.
+pub fn uuid(text: &str) -> Result<Uuid> {
+    if text.len() > 64 {
+        return Err(Error::InvalidArg(format!(
+            "uuid is {} bytes long; a UUID has 36",
+            text.len()
+        )));
+    }
+    xml::parse_uuid(text).ok_or_else(|| Error::InvalidArg(format!("invalid UUID '{text}'")))
+}
+
+/// A domain name field (lookups): non-empty, bounded.
+pub fn name(text: &str) -> Result<&str> {
+    if text.is_empty() {
+        return Err(Error::InvalidArg("domain name must not be empty".into()));
+    }
+    if text.len() > xml::MAX_NAME_BYTES {
+        return Err(Error::InvalidArg(format!(
+            "domain name is {} bytes long, the limit is {}",
+            text.len(),
+            xml::MAX_NAME_BYTES
+        )));
+    }
+    Ok(text)
+}
+
+/// A snapshot or checkpoint name field.
+pub fn moment_name(text: &str) -> Result<&str> {
+    xml::check_name(text).map_err(|error| match error {
+        Error::Xml(message) => Error::InvalidArg(message),
+        other => other,
+    })?;
+    Ok(text)
+}
+
+/// A `max_ids`/`max_names` field: zero or greater, as libvirt's virConnectListDomains.
+pub fn max_count(value: i32, what: &str) -> Result<usize> {
+    usize::try_from(value).map_err(|_| Error::InvalidArg(format!("{what} must be zero or greater")))
+}

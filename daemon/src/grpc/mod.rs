@@ -1,0 +1,452 @@
+//! The rvirt.v1 `DomainService`: validates and converts each request, calls `Domains`, converts
+//! the answer. The only module that knows prost; it holds no domain state of its own.
+
+pub mod convert;
+pub mod status;
+
+use crate::domains::Domains;
+use crate::error::{DomainRef, Error};
+use crate::filter::ListFilter;
+use crate::lifecycle::{Op, flags};
+use rvirt_proto::v1::{self, domain_service_server::DomainService};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// The gRPC face of one daemon's `Domains`.
+#[derive(Debug, Clone)]
+pub struct Service {
+    domains: Arc<Domains>,
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+type ChangeReply = Reply<v1::DomainChangeResponse>;
+
+impl Service {
+    /// Serves `domains`.
+    pub fn new(domains: Arc<Domains>) -> Self {
+        Service { domains }
+    }
+
+    async fn operate(&self, uuid: &str, op: Op) -> ChangeReply {
+        let uuid = convert::uuid(uuid)?;
+        Ok(Response::new(convert::change(
+            self.domains.operate(uuid, op).await?,
+        )))
+    }
+
+    fn domain(&self, uuid: &str) -> Result<Arc<crate::domain::Domain>, Error> {
+        self.domains.get(convert::uuid(uuid)?)
+    }
+}
+
+fn reply<T>(message: T) -> Reply<T> {
+    Ok(Response::new(message))
+}
+
+#[tonic::async_trait]
+impl DomainService for Service {
+    async fn list_all_domains(
+        &self,
+        request: Request<v1::ListAllDomainsRequest>,
+    ) -> Reply<v1::ListAllDomainsResponse> {
+        let request = request.into_inner();
+        let filter = ListFilter::from_flags(request.flags)?;
+        // One view: every domain as of one generation. The registry lock was held only to
+        // clone the view's Arc; filtering and encoding below run without it.
+        let view = self.domains.view();
+        if request.count_only {
+            let count = view.count(&filter) as u64;
+            return reply(v1::ListAllDomainsResponse {
+                domains: Vec::new(),
+                count,
+                generation: view.generation,
+            });
+        }
+        let domains: Vec<v1::DomainSummary> = view
+            .iter()
+            .filter(|d| filter.matches(d))
+            .map(|d| convert::summary(d))
+            .collect();
+        reply(v1::ListAllDomainsResponse {
+            count: domains.len() as u64,
+            domains,
+            generation: view.generation,
+        })
+    }
+
+    async fn num_of_domains(
+        &self,
+        _: Request<v1::NumOfDomainsRequest>,
+    ) -> Reply<v1::NumOfDomainsResponse> {
+        reply(v1::NumOfDomainsResponse {
+            count: self.domains.view().num_active() as u32,
+        })
+    }
+
+    async fn list_domains(
+        &self,
+        request: Request<v1::ListDomainsRequest>,
+    ) -> Reply<v1::ListDomainsResponse> {
+        let max = convert::max_count(request.get_ref().max_ids, "maxids in virConnectListDomains")?;
+        reply(v1::ListDomainsResponse {
+            ids: self.domains.view().active_ids(max),
+        })
+    }
+
+    async fn num_of_defined_domains(
+        &self,
+        _: Request<v1::NumOfDefinedDomainsRequest>,
+    ) -> Reply<v1::NumOfDefinedDomainsResponse> {
+        let view = self.domains.view();
+        reply(v1::NumOfDefinedDomainsResponse {
+            count: (view.len() - view.num_active()) as u32,
+        })
+    }
+
+    async fn list_defined_domains(
+        &self,
+        request: Request<v1::ListDefinedDomainsRequest>,
+    ) -> Reply<v1::ListDefinedDomainsResponse> {
+        let max = convert::max_count(
+            request.get_ref().max_names,
+            "maxnames in virConnectListDefinedDomains",
+        )?;
+        reply(v1::ListDefinedDomainsResponse {
+            names: self.domains.view().inactive_names(max),
+        })
+    }
+
+    async fn lookup_domain_by_id(
+        &self,
+        request: Request<v1::LookupDomainByIdRequest>,
+    ) -> Reply<v1::LookupDomainResponse> {
+        let id = request.get_ref().id;
+        if id < 0 {
+            return Err(Error::InvalidArg(
+                "id in virDomainLookupByID must be zero or greater".into(),
+            )
+            .into());
+        }
+        let view = self.domains.view();
+        let domain = view.by_id(id).ok_or(Error::NoDomain(DomainRef::Id(id)))?;
+        reply(v1::LookupDomainResponse {
+            domain: Some(convert::handle(domain)),
+        })
+    }
+
+    async fn lookup_domain_by_name(
+        &self,
+        request: Request<v1::LookupDomainByNameRequest>,
+    ) -> Reply<v1::LookupDomainResponse> {
+        let name = convert::name(&request.get_ref().name)?;
+        let view = self.domains.view();
+        let domain = view
+            .by_name(name)
+            .ok_or_else(|| Error::NoDomain(DomainRef::Name(name.to_owned())))?;
+        reply(v1::LookupDomainResponse {
+            domain: Some(convert::handle(domain)),
+        })
+    }
+
+    async fn lookup_domain_by_uuid(
+        &self,
+        request: Request<v1::LookupDomainByUuidRequest>,
+    ) -> Reply<v1::LookupDomainResponse> {
+        let domain = self.domain(&request.get_ref().uuid)?;
+        reply(v1::LookupDomainResponse {
+            domain: Some(convert::handle(&domain)),
+        })
+    }
+
+    async fn domain_define_xml(&self, request: Request<v1::DomainDefineXmlRequest>) -> ChangeReply {
+        let request = request.get_ref();
+        reply(convert::change(
+            self.domains.define_xml(&request.xml, request.flags).await?,
+        ))
+    }
+
+    async fn domain_create_xml(&self, request: Request<v1::DomainCreateXmlRequest>) -> ChangeReply {
+        let request = request.get_ref();
+        reply(convert::change(
+            self.domains.create_xml(&request.xml, request.flags).await?,
+        ))
+    }
+
+    async fn domain_create(&self, request: Request<v1::DomainCreateRequest>) -> ChangeReply {
+        Error::check_flags(request.get_ref().flags, 0, "virDomainCreateWithFlags")?;
+        self.operate(&request.get_ref().uuid, Op::Start).await
+    }
+
+    async fn domain_shutdown(&self, request: Request<v1::DomainShutdownRequest>) -> ChangeReply {
+        Error::check_flags(request.get_ref().flags, 0, "virDomainShutdownFlags")?;
+        self.operate(&request.get_ref().uuid, Op::Shutdown).await
+    }
+
+    async fn domain_destroy(&self, request: Request<v1::DomainDestroyRequest>) -> ChangeReply {
+        Error::check_flags(
+            request.get_ref().flags,
+            flags::DESTROY_GRACEFUL,
+            "virDomainDestroyFlags",
+        )?;
+        self.operate(&request.get_ref().uuid, Op::Destroy).await
+    }
+
+    async fn domain_suspend(&self, request: Request<v1::DomainSuspendRequest>) -> ChangeReply {
+        self.operate(&request.get_ref().uuid, Op::Suspend).await
+    }
+
+    async fn domain_resume(&self, request: Request<v1::DomainResumeRequest>) -> ChangeReply {
+        self.operate(&request.get_ref().uuid, Op::Resume).await
+    }
+
+    async fn domain_undefine(&self, request: Request<v1::DomainUndefineRequest>) -> ChangeReply {
+        let undefine_flags = request.get_ref().flags;
+        Error::check_flags(
+            undefine_flags,
+            flags::UNDEFINE_MANAGED_SAVE | flags::UNDEFINE_SNAPSHOTS_METADATA,
+            "virDomainUndefineFlags",
+        )?;
+        self.operate(&request.get_ref().uuid, Op::Undefine(undefine_flags))
+            .await
+    }
+
+    async fn domain_managed_save(
+        &self,
+        request: Request<v1::DomainManagedSaveRequest>,
+    ) -> ChangeReply {
+        Error::check_flags(
+            request.get_ref().flags,
+            flags::MANAGED_SAVE_ALL,
+            "virDomainManagedSave",
+        )?;
+        self.operate(&request.get_ref().uuid, Op::ManagedSave).await
+    }
+
+    async fn domain_has_managed_save_image(
+        &self,
+        request: Request<v1::DomainHasManagedSaveImageRequest>,
+    ) -> Reply<v1::DomainHasManagedSaveImageResponse> {
+        Error::check_flags(request.get_ref().flags, 0, "virDomainHasManagedSaveImage")?;
+        let domain = self.domain(&request.get_ref().uuid)?;
+        reply(v1::DomainHasManagedSaveImageResponse {
+            has_managed_save: domain.has_managed_save,
+        })
+    }
+
+    async fn domain_managed_save_remove(
+        &self,
+        request: Request<v1::DomainManagedSaveRemoveRequest>,
+    ) -> ChangeReply {
+        Error::check_flags(request.get_ref().flags, 0, "virDomainManagedSaveRemove")?;
+        self.operate(&request.get_ref().uuid, Op::ManagedSaveRemove)
+            .await
+    }
+
+    async fn domain_set_autostart(
+        &self,
+        request: Request<v1::DomainSetAutostartRequest>,
+    ) -> ChangeReply {
+        self.operate(
+            &request.get_ref().uuid,
+            Op::SetAutostart(request.get_ref().autostart),
+        )
+        .await
+    }
+
+    async fn domain_get_autostart(
+        &self,
+        request: Request<v1::DomainGetAutostartRequest>,
+    ) -> Reply<v1::DomainGetAutostartResponse> {
+        reply(v1::DomainGetAutostartResponse {
+            autostart: self.domain(&request.get_ref().uuid)?.autostart,
+        })
+    }
+
+    async fn domain_pm_suspend_for_duration(
+        &self,
+        request: Request<v1::DomainPmSuspendForDurationRequest>,
+    ) -> ChangeReply {
+        let request = request.get_ref();
+        Error::check_flags(request.flags, 0, "virDomainPMSuspendForDuration")?;
+        if request.target > 2 {
+            return Err(
+                Error::InvalidArg(format!("unknown suspend target {}", request.target)).into(),
+            );
+        }
+        if request.duration != 0 {
+            // As the QEMU driver: guests cannot be told when to wake up.
+            return Err(Error::InvalidArg("duration not supported, use 0".into()).into());
+        }
+        self.operate(&request.uuid, Op::PmSuspend).await
+    }
+
+    async fn domain_pm_wakeup(&self, request: Request<v1::DomainPmWakeupRequest>) -> ChangeReply {
+        Error::check_flags(request.get_ref().flags, 0, "virDomainPMWakeup")?;
+        self.operate(&request.get_ref().uuid, Op::PmWakeup).await
+    }
+
+    async fn domain_get_state(
+        &self,
+        request: Request<v1::DomainGetStateRequest>,
+    ) -> Reply<v1::DomainGetStateResponse> {
+        Error::check_flags(request.get_ref().flags, 0, "virDomainGetState")?;
+        let domain = self.domain(&request.get_ref().uuid)?;
+        reply(v1::DomainGetStateResponse {
+            state: convert::state(domain.state),
+            reason: domain.reason,
+        })
+    }
+
+    async fn domain_get_info(
+        &self,
+        request: Request<v1::DomainGetInfoRequest>,
+    ) -> Reply<v1::DomainGetInfoResponse> {
+        let domain = self.domain(&request.get_ref().uuid)?;
+        let driver = self.domains.driver();
+        reply(v1::DomainGetInfoResponse {
+            domain: Some(convert::handle(&domain)),
+            state: convert::state(domain.state),
+            reason: domain.reason,
+            max_memory_kib: domain.def.memory_kib,
+            memory_kib: domain.def.current_memory_kib,
+            vcpus: domain.def.vcpus,
+            cpu_time_ns: driver.cpu_time_ns(&domain),
+            os_type: driver.os_type(&domain.def),
+            persistent: domain.persistent,
+            autostart: domain.autostart,
+            has_managed_save: domain.has_managed_save,
+        })
+    }
+
+    async fn domain_get_xml_desc(
+        &self,
+        request: Request<v1::DomainGetXmlDescRequest>,
+    ) -> Reply<v1::DomainGetXmlDescResponse> {
+        let xml_flags = request.get_ref().flags;
+        Error::check_flags(xml_flags, flags::XML_ALL, "virDomainGetXMLDesc")?;
+        let domain = self.domain(&request.get_ref().uuid)?;
+        let xml = if xml_flags & flags::XML_INACTIVE != 0 {
+            domain.next_def.as_ref().unwrap_or(&domain.def).to_xml(None)
+        } else {
+            domain.def.to_xml(domain.is_active().then_some(domain.id))
+        };
+        reply(v1::DomainGetXmlDescResponse { xml })
+    }
+
+    async fn domain_is_active(
+        &self,
+        request: Request<v1::DomainIsActiveRequest>,
+    ) -> Reply<v1::DomainIsActiveResponse> {
+        reply(v1::DomainIsActiveResponse {
+            active: self.domain(&request.get_ref().uuid)?.is_active(),
+        })
+    }
+
+    async fn domain_is_persistent(
+        &self,
+        request: Request<v1::DomainIsPersistentRequest>,
+    ) -> Reply<v1::DomainIsPersistentResponse> {
+        reply(v1::DomainIsPersistentResponse {
+            persistent: self.domain(&request.get_ref().uuid)?.persistent,
+        })
+    }
+
+    async fn domain_snapshot_create_xml(
+        &self,
+        request: Request<v1::DomainSnapshotCreateXmlRequest>,
+    ) -> ChangeReply {
+        let request = request.get_ref();
+        let uuid = convert::uuid(&request.uuid)?;
+        reply(convert::change(
+            self.domains
+                .create_moment(uuid, &request.xml, request.flags, true)
+                .await?,
+        ))
+    }
+
+    async fn domain_list_all_snapshots(
+        &self,
+        request: Request<v1::DomainListAllSnapshotsRequest>,
+    ) -> Reply<v1::DomainListAllSnapshotsResponse> {
+        Error::check_flags(request.get_ref().flags, 0, "virDomainListAllSnapshots")?;
+        let domain = self.domain(&request.get_ref().uuid)?;
+        let current = domain.current_snapshot.as_deref();
+        let snapshots = domain
+            .snapshots
+            .iter()
+            .map(|s| convert::snapshot(s, current == Some(s.name.as_str())))
+            .collect();
+        reply(v1::DomainListAllSnapshotsResponse { snapshots })
+    }
+
+    async fn domain_snapshot_num(
+        &self,
+        request: Request<v1::DomainSnapshotNumRequest>,
+    ) -> Reply<v1::DomainSnapshotNumResponse> {
+        Error::check_flags(request.get_ref().flags, 0, "virDomainSnapshotNum")?;
+        let domain = self.domain(&request.get_ref().uuid)?;
+        reply(v1::DomainSnapshotNumResponse {
+            count: domain.snapshots.len() as u32,
+        })
+    }
+
+    async fn domain_snapshot_delete(
+        &self,
+        request: Request<v1::DomainSnapshotDeleteRequest>,
+    ) -> ChangeReply {
+        let request = request.get_ref();
+        Error::check_flags(
+            request.flags,
+            flags::MOMENT_DELETE_ALL,
+            "virDomainSnapshotDelete",
+        )?;
+        let name = convert::moment_name(&request.name)?;
+        self.operate(
+            &request.uuid,
+            Op::SnapshotDelete(name.to_owned(), request.flags),
+        )
+        .await
+    }
+
+    async fn domain_checkpoint_create_xml(
+        &self,
+        request: Request<v1::DomainCheckpointCreateXmlRequest>,
+    ) -> ChangeReply {
+        let request = request.get_ref();
+        let uuid = convert::uuid(&request.uuid)?;
+        reply(convert::change(
+            self.domains
+                .create_moment(uuid, &request.xml, request.flags, false)
+                .await?,
+        ))
+    }
+
+    async fn domain_list_all_checkpoints(
+        &self,
+        request: Request<v1::DomainListAllCheckpointsRequest>,
+    ) -> Reply<v1::DomainListAllCheckpointsResponse> {
+        Error::check_flags(request.get_ref().flags, 0, "virDomainListAllCheckpoints")?;
+        let domain = self.domain(&request.get_ref().uuid)?;
+        reply(v1::DomainListAllCheckpointsResponse {
+            checkpoints: domain.checkpoints.iter().map(convert::checkpoint).collect(),
+        })
+    }
+
+    async fn domain_checkpoint_delete(
+        &self,
+        request: Request<v1::DomainCheckpointDeleteRequest>,
+    ) -> ChangeReply {
+        let request = request.get_ref();
+        Error::check_flags(
+            request.flags,
+            flags::MOMENT_DELETE_ALL,
+            "virDomainCheckpointDelete",
+        )?;
+        let name = convert::moment_name(&request.name)?;
+        self.operate(
+            &request.uuid,
+            Op::CheckpointDelete(name.to_owned(), request.flags),
+        )
+        .await
+    }
+}

@@ -1,0 +1,309 @@
+//! `Registry`: every domain the daemon knows, indexed by UUID, name and id, behind one lock.
+//!
+//! The registry holds an immutable `View` (persistent maps from `imbl`, so a copy is O(1) and
+//! shares structure) behind a `RwLock<Arc<View>>`. A reader takes the read lock only to clone the
+//! `Arc`: that clone *is* the consistent snapshot, and everything after it (filtering, encoding)
+//! runs without any lock. A writer takes the write lock, derives the next view from the current
+//! one, bumps the generation and swaps the `Arc`. Nothing here awaits, does I/O or knows prost.
+
+use crate::domain::Domain;
+use crate::error::{Error, Result};
+use crate::filter::ListFilter;
+use crate::lifecycle::Change;
+use std::sync::{Arc, RwLock};
+use uuid::Uuid;
+
+/// One consistent state of every domain, at one generation.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// How many changes produced this view; strictly increasing.
+    pub generation: u64,
+    /// The id the next started domain gets: ids are never reused.
+    pub next_id: i32,
+    /// Every domain, ordered by UUID.
+    domains: imbl::OrdMap<Uuid, Arc<Domain>>,
+    /// Name -> UUID, for every domain.
+    by_name: imbl::HashMap<String, Uuid>,
+    /// Id -> UUID, for active domains only.
+    by_id: imbl::OrdMap<i32, Uuid>,
+}
+
+/// A committed change: the generation it produced and the domain after it (`None`: removed).
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// The generation the change produced.
+    pub generation: u64,
+    /// The domain as the change left it.
+    pub domain: Option<Arc<Domain>>,
+}
+
+/// The lock-protected registry. See the module comment for why readers never wait on work.
+#[derive(Debug)]
+pub struct Registry {
+    /// The current view. Held for an `Arc` clone (readers) or one derivation (writers); a std
+    /// lock on purpose: no code path awaits while holding it.
+    current: RwLock<Arc<View>>,
+}
+
+impl View {
+    /// The domain with this UUID.
+    pub fn get(&self, uuid: &Uuid) -> Option<&Arc<Domain>> {
+        self.domains.get(uuid)
+    }
+
+    /// The domain with this exact name.
+    pub fn by_name(&self, name: &str) -> Option<&Arc<Domain>> {
+        self.by_name
+            .get(name)
+            .and_then(|uuid| self.domains.get(uuid))
+    }
+
+    /// The active domain with this id.
+    pub fn by_id(&self, id: i32) -> Option<&Arc<Domain>> {
+        self.by_id.get(&id).and_then(|uuid| self.domains.get(uuid))
+    }
+
+    /// How many domains there are.
+    pub fn len(&self) -> usize {
+        self.domains.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.domains.is_empty()
+    }
+
+    /// Every domain, ordered by UUID.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Domain>> {
+        self.domains.values()
+    }
+
+    /// Every domain `filter` matches, ordered by UUID.
+    pub fn list(&self, filter: &ListFilter) -> Vec<Arc<Domain>> {
+        self.iter().filter(|d| filter.matches(d)).cloned().collect()
+    }
+
+    /// How many domains `filter` matches.
+    pub fn count(&self, filter: &ListFilter) -> usize {
+        self.iter().filter(|d| filter.matches(d)).count()
+    }
+
+    /// The number of active domains.
+    pub fn num_active(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Ids of active domains, ascending, at most `max`.
+    pub fn active_ids(&self, max: usize) -> Vec<i32> {
+        self.by_id.keys().take(max).copied().collect()
+    }
+
+    /// Names of inactive domains, in UUID order, at most `max`.
+    pub fn inactive_names(&self, max: usize) -> Vec<String> {
+        self.iter()
+            .filter(|d| !d.is_active())
+            .take(max)
+            .map(|d| d.name().to_owned())
+            .collect()
+    }
+
+    /// Applies one change, checking the index invariants: a name belongs to one UUID, an id to
+    /// one active domain.
+    fn apply(&mut self, uuid: Uuid, change: Change) -> Result<Option<Arc<Domain>>> {
+        let old = self.domains.get(&uuid).cloned();
+        let Some(mut domain) = change.domain else {
+            if let Some(old) = old {
+                self.unindex(&old);
+                self.domains.remove(&uuid);
+            }
+            return Ok(None);
+        };
+        debug_assert_eq!(domain.uuid(), uuid);
+        if let Some(holder) = self.by_name.get(domain.name())
+            && *holder != uuid
+        {
+            return Err(Error::NameTaken {
+                name: domain.name().to_owned(),
+                uuid: *holder,
+            });
+        }
+        if change.started {
+            domain.id = self.next_id;
+            self.next_id = self
+                .next_id
+                .checked_add(1)
+                .ok_or_else(|| Error::Driver("domain ids exhausted".into()))?;
+        }
+        if let Some(old) = &old {
+            self.unindex(old);
+        }
+        let domain = Arc::new(domain);
+        self.by_name.insert(domain.name().to_owned(), uuid);
+        if domain.is_active() {
+            self.by_id.insert(domain.id, uuid);
+        }
+        self.domains.insert(uuid, domain.clone());
+        Ok(Some(domain))
+    }
+
+    fn unindex(&mut self, domain: &Domain) {
+        self.by_name.remove(domain.name());
+        if domain.is_active() {
+            self.by_id.remove(&domain.id);
+        }
+    }
+}
+
+impl Registry {
+    /// A registry holding `domains`, at `generation`, handing out ids from `next_id`.
+    pub fn new(
+        domains: impl IntoIterator<Item = Domain>,
+        generation: u64,
+        next_id: i32,
+    ) -> Result<Self> {
+        let mut view = View {
+            generation,
+            next_id: next_id.max(1),
+            ..View::default()
+        };
+        for domain in domains {
+            view.next_id = view.next_id.max(domain.id.saturating_add(1));
+            let uuid = domain.uuid();
+            if view.domains.contains_key(&uuid) {
+                return Err(Error::UuidTaken {
+                    name: domain.name().to_owned(),
+                    uuid,
+                });
+            }
+            if domain.is_active() && view.by_id.contains_key(&domain.id) {
+                return Err(Error::InvalidArg(format!(
+                    "two domains hold id {}",
+                    domain.id
+                )));
+            }
+            view.apply(
+                uuid,
+                Change {
+                    domain: Some(domain),
+                    started: false,
+                },
+            )?;
+        }
+        Ok(Registry {
+            current: RwLock::new(Arc::new(view)),
+        })
+    }
+
+    /// The current view: one consistent snapshot of every domain. O(1); the lock is held only
+    /// for the `Arc` clone.
+    pub fn view(&self) -> Arc<View> {
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Commits one change to the domain `uuid` as one new generation.
+    pub fn commit(&self, uuid: Uuid, change: Change) -> Result<Committed> {
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut next = View::clone(&current);
+        let domain = next.apply(uuid, change)?;
+        next.generation += 1;
+        let generation = next.generation;
+        *current = Arc::new(next);
+        Ok(Committed { generation, domain })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::DomainState;
+    use crate::xml::{DomainDef, ParseDefaults};
+
+    fn domain(name: &str) -> Domain {
+        let xml = format!(
+            "<domain type='test'><name>{name}</name><memory>1</memory><os><type>hvm</type></os></domain>"
+        );
+        Domain::new(
+            Arc::new(DomainDef::parse(&xml, &ParseDefaults { arch: "i686" }).unwrap()),
+            true,
+        )
+    }
+
+    fn started(mut domain: Domain) -> Change {
+        domain.state = DomainState::Running;
+        Change {
+            domain: Some(domain),
+            started: true,
+        }
+    }
+
+    #[test]
+    fn indexes_follow_every_change_and_old_views_stay_as_they_were() {
+        let registry = Registry::new([], 0, 1).unwrap();
+        let a = domain("a");
+        let uuid = a.uuid();
+        let defined = registry
+            .commit(
+                uuid,
+                Change {
+                    domain: Some(a.clone()),
+                    started: false,
+                },
+            )
+            .unwrap();
+        assert_eq!(defined.generation, 1);
+        let before_start = registry.view();
+        let run = registry.commit(uuid, started(a.clone())).unwrap();
+        assert_eq!(run.domain.unwrap().id, 1);
+        let view = registry.view();
+        assert_eq!(view.by_id(1).unwrap().name(), "a");
+        assert_eq!(view.by_name("a").unwrap().id, 1);
+        assert_eq!((view.num_active(), view.generation), (1, 2));
+        // The snapshot taken earlier is untouched.
+        assert_eq!(before_start.by_name("a").unwrap().id, -1);
+        assert!(before_start.by_id(1).is_none());
+        // Ids are never reused, even after the domain is removed.
+        registry
+            .commit(
+                uuid,
+                Change {
+                    domain: None,
+                    started: false,
+                },
+            )
+            .unwrap();
+        let b = domain("b");
+        assert_eq!(
+            registry
+                .commit(b.uuid(), started(b))
+                .unwrap()
+                .domain
+                .unwrap()
+                .id,
+            2
+        );
+        assert!(registry.view().by_name("a").is_none());
+    }
+
+    #[test]
+    fn a_name_never_maps_to_two_uuids() {
+        let registry = Registry::new([domain("a")], 5, 1).unwrap();
+        let imposter = domain("a");
+        let err = registry
+            .commit(
+                imposter.uuid(),
+                Change {
+                    domain: Some(imposter),
+                    started: false,
+                },
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::NameTaken { .. }));
+        assert_eq!((registry.view().generation, registry.view().len()), (5, 1));
+    }
+}
