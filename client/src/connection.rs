@@ -87,7 +87,9 @@ impl Connection {
         Ok(Connection { client })
     }
 
-    fn rpc(&self) -> DomainServiceClient<Channel> {
+    /// The generated gRPC client on this connection, for fields the typed methods do not expose
+    /// (raw flag bits, for instance).
+    pub fn rpc(&self) -> DomainServiceClient<Channel> {
         self.client.clone()
     }
 

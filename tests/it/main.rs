@@ -1,8 +1,13 @@
 //! The one integration-test binary: every module starts real rvirtd instances and talks to them
 //! over real sockets.
 
+/// The legacy enumeration's races, forced one by one, against ListAllDomains.
+mod legacy;
+/// The lifecycle: state table, forbidden transitions, ids, XML, snapshots, checkpoints.
+mod lifecycle;
 /// ListAllDomains: every flag value against an independent oracle.
 mod listing;
-
 /// rvirsh against virsh: the same command sequences, byte-for-byte the same output.
 mod rvirsh;
+/// Bad input of every kind, refused with the registry unchanged.
+mod validation;
