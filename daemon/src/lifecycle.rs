@@ -559,7 +559,8 @@ mod tests {
     fn transition_table_matches_libvirt_test_driver() {
         use DomainState::*;
         let ok = |s, r| Some((s, r));
-        let table: Vec<(Op, [Option<(DomainState, i32)>; 8])> = vec![
+        type Row = [Option<(DomainState, i32)>; 8];
+        let table: Vec<(Op, Row)> = vec![
             // NoState, Running, Blocked, Paused, Shutdown, Shutoff, Crashed, PmSuspended
             (
                 Op::Start,
