@@ -7,6 +7,8 @@ mod legacy;
 mod lifecycle;
 /// ListAllDomains: every flag value against an independent oracle.
 mod listing;
+/// The race harness, bounded: legacy anomalies vs atomic listings replayed exactly.
+mod race;
 /// rvirsh against virsh: the same command sequences, byte-for-byte the same output.
 mod rvirsh;
 /// Bad input of every kind, refused with the registry unchanged.

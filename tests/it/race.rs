@@ -1,0 +1,1 @@
+//! The race comparison, bounded for CI: ListAllDomains replays exactly under churn, the legacy enumeration shows its anomalies.
