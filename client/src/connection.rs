@@ -3,9 +3,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::flags::{ListFlags, MomentDeleteFlags, UndefineFlags};
-use crate::types::{
-    self, Change, Checkpoint, DomainId, DomainInfo, DomainState, Listing, Snapshot,
-};
+use crate::types::{self, Change, Checkpoint, DomainId, DomainInfo, DomainState, Listing, Snapshot};
 use hyper_util::rt::TokioIo;
 use rvirt_proto::v1::{self, domain_service_client::DomainServiceClient};
 use std::path::PathBuf;
@@ -52,22 +50,13 @@ impl Connection {
             let path = PathBuf::from(path);
             let connector = tower::service_fn(move |_: tonic::transport::Uri| {
                 let path = path.clone();
-                async move {
-                    Ok::<_, std::io::Error>(TokioIo::new(
-                        tokio::net::UnixStream::connect(path).await?,
-                    ))
-                }
+                async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?)) }
             });
             // The authority is unused: the connector dials the socket.
-            Endpoint::from_static("http://localhost")
-                .connect_with_connector(connector)
-                .await
+            Endpoint::from_static("http://localhost").connect_with_connector(connector).await
         } else if let Some(address) = uri.strip_prefix("tcp://") {
-            let endpoint =
-                Endpoint::from_shared(format!("http://{}", address.trim_end_matches('/')))
-                    .map_err(|e| {
-                        Error::local(ErrorKind::InvalidArg, format!("bad URI {uri}: {e}"))
-                    })?;
+            let endpoint = Endpoint::from_shared(format!("http://{}", address.trim_end_matches('/')))
+                .map_err(|e| Error::local(ErrorKind::InvalidArg, format!("bad URI {uri}: {e}")))?;
             endpoint.tcp_nodelay(true).connect().await
         } else {
             return Err(Error::local(
@@ -95,114 +84,61 @@ impl Connection {
 
     /// virConnectListAllDomains: every matching domain from one snapshot.
     pub async fn list_all_domains(&self, flags: ListFlags) -> Result<Listing> {
-        let request = v1::ListAllDomainsRequest {
-            flags: flags.bits(),
-            count_only: false,
-        };
+        let request = v1::ListAllDomainsRequest { flags: flags.bits(), count_only: false };
         self.list_all_domains_raw(request).await
     }
 
     /// ListAllDomains with raw flag bits (so callers can send bits this crate does not know).
-    pub async fn list_all_domains_raw(
-        &self,
-        request: v1::ListAllDomainsRequest,
-    ) -> Result<Listing> {
+    pub async fn list_all_domains_raw(&self, request: v1::ListAllDomainsRequest) -> Result<Listing> {
         let response = self.rpc().list_all_domains(request).await?.into_inner();
-        let domains = response
-            .domains
-            .into_iter()
-            .map(types::summary)
-            .collect::<Result<_>>()?;
-        Ok(Listing {
-            domains,
-            generation: response.generation,
-        })
+        let domains = response.domains.into_iter().map(types::summary).collect::<Result<_>>()?;
+        Ok(Listing { domains, generation: response.generation })
     }
 
     /// Count-only ListAllDomains: the number of matching domains and the generation.
     pub async fn count_all_domains(&self, flags: ListFlags) -> Result<(u64, u64)> {
-        let request = v1::ListAllDomainsRequest {
-            flags: flags.bits(),
-            count_only: true,
-        };
+        let request = v1::ListAllDomainsRequest { flags: flags.bits(), count_only: true };
         let response = self.rpc().list_all_domains(request).await?.into_inner();
         Ok((response.count, response.generation))
     }
 
     /// virConnectNumOfDomains.
     pub async fn num_of_domains(&self) -> Result<u32> {
-        Ok(self
-            .rpc()
-            .num_of_domains(v1::NumOfDomainsRequest {})
-            .await?
-            .into_inner()
-            .count)
+        Ok(self.rpc().num_of_domains(v1::NumOfDomainsRequest {}).await?.into_inner().count)
     }
 
     /// virConnectListDomains.
     pub async fn list_domains(&self, max_ids: i32) -> Result<Vec<i32>> {
-        Ok(self
-            .rpc()
-            .list_domains(v1::ListDomainsRequest { max_ids })
-            .await?
-            .into_inner()
-            .ids)
+        Ok(self.rpc().list_domains(v1::ListDomainsRequest { max_ids }).await?.into_inner().ids)
     }
 
     /// virConnectNumOfDefinedDomains.
     pub async fn num_of_defined_domains(&self) -> Result<u32> {
-        Ok(self
-            .rpc()
-            .num_of_defined_domains(v1::NumOfDefinedDomainsRequest {})
-            .await?
-            .into_inner()
-            .count)
+        Ok(self.rpc().num_of_defined_domains(v1::NumOfDefinedDomainsRequest {}).await?.into_inner().count)
     }
 
     /// virConnectListDefinedDomains.
     pub async fn list_defined_domains(&self, max_names: i32) -> Result<Vec<String>> {
         let request = v1::ListDefinedDomainsRequest { max_names };
-        Ok(self
-            .rpc()
-            .list_defined_domains(request)
-            .await?
-            .into_inner()
-            .names)
+        Ok(self.rpc().list_defined_domains(request).await?.into_inner().names)
     }
 
     /// virDomainLookupByID.
     pub async fn lookup_by_id(&self, id: i32) -> Result<Domain> {
-        let response = self
-            .rpc()
-            .lookup_domain_by_id(v1::LookupDomainByIdRequest { id })
-            .await?;
+        let response = self.rpc().lookup_domain_by_id(v1::LookupDomainByIdRequest { id }).await?;
         self.handle(response.into_inner())
     }
 
     /// virDomainLookupByName.
     pub async fn lookup_by_name(&self, name: &str) -> Result<Domain> {
-        let request = v1::LookupDomainByNameRequest {
-            name: name.to_owned(),
-        };
-        self.handle(
-            self.rpc()
-                .lookup_domain_by_name(request)
-                .await?
-                .into_inner(),
-        )
+        let request = v1::LookupDomainByNameRequest { name: name.to_owned() };
+        self.handle(self.rpc().lookup_domain_by_name(request).await?.into_inner())
     }
 
     /// virDomainLookupByUUIDString (libvirt's lenient UUID syntax).
     pub async fn lookup_by_uuid_string(&self, uuid: &str) -> Result<Domain> {
-        let request = v1::LookupDomainByUuidRequest {
-            uuid: uuid.to_owned(),
-        };
-        self.handle(
-            self.rpc()
-                .lookup_domain_by_uuid(request)
-                .await?
-                .into_inner(),
-        )
+        let request = v1::LookupDomainByUuidRequest { uuid: uuid.to_owned() };
+        self.handle(self.rpc().lookup_domain_by_uuid(request).await?.into_inner())
     }
 
     /// virDomainLookupByUUID.
@@ -212,36 +148,24 @@ impl Connection {
 
     /// virDomainDefineXMLFlags.
     pub async fn define_xml(&self, xml: &str, flags: u32) -> Result<Change> {
-        let request = v1::DomainDefineXmlRequest {
-            xml: xml.to_owned(),
-            flags,
-        };
+        let request = v1::DomainDefineXmlRequest { xml: xml.to_owned(), flags };
         types::change(self.rpc().domain_define_xml(request).await?.into_inner())
     }
 
     /// virDomainCreateXML.
     pub async fn create_xml(&self, xml: &str, flags: u32) -> Result<Change> {
-        let request = v1::DomainCreateXmlRequest {
-            xml: xml.to_owned(),
-            flags,
-        };
+        let request = v1::DomainCreateXmlRequest { xml: xml.to_owned(), flags };
         types::change(self.rpc().domain_create_xml(request).await?.into_inner())
     }
 
     /// A handle from a lookup answer.
     fn handle(&self, response: v1::LookupDomainResponse) -> Result<Domain> {
-        Ok(Domain {
-            conn: self.clone(),
-            id: types::domain_id(response.domain)?,
-        })
+        Ok(Domain { conn: self.clone(), id: types::domain_id(response.domain)? })
     }
 
     /// A handle for a domain known by its identity (e.g. from a listing or a change).
     pub fn domain(&self, id: DomainId) -> Domain {
-        Domain {
-            conn: self.clone(),
-            id,
-        }
+        Domain { conn: self.clone(), id }
     }
 }
 
@@ -261,148 +185,87 @@ impl Domain {
 
     /// virDomainCreateWithFlags.
     pub async fn create(&self) -> Result<Change> {
-        let request = v1::DomainCreateRequest {
-            uuid: self.uuid(),
-            flags: 0,
-        };
+        let request = v1::DomainCreateRequest { uuid: self.uuid(), flags: 0 };
         types::change(self.rpc().domain_create(request).await?.into_inner())
     }
 
     /// virDomainShutdown.
     pub async fn shutdown(&self) -> Result<Change> {
-        let request = v1::DomainShutdownRequest {
-            uuid: self.uuid(),
-            flags: 0,
-        };
+        let request = v1::DomainShutdownRequest { uuid: self.uuid(), flags: 0 };
         types::change(self.rpc().domain_shutdown(request).await?.into_inner())
     }
 
     /// virDomainDestroy.
     pub async fn destroy(&self) -> Result<Change> {
-        let request = v1::DomainDestroyRequest {
-            uuid: self.uuid(),
-            flags: 0,
-        };
+        let request = v1::DomainDestroyRequest { uuid: self.uuid(), flags: 0 };
         types::change(self.rpc().domain_destroy(request).await?.into_inner())
     }
 
     /// virDomainSuspend.
     pub async fn suspend(&self) -> Result<Change> {
         types::change(
-            self.rpc()
-                .domain_suspend(v1::DomainSuspendRequest { uuid: self.uuid() })
-                .await?
-                .into_inner(),
+            self.rpc().domain_suspend(v1::DomainSuspendRequest { uuid: self.uuid() }).await?.into_inner(),
         )
     }
 
     /// virDomainResume.
     pub async fn resume(&self) -> Result<Change> {
         types::change(
-            self.rpc()
-                .domain_resume(v1::DomainResumeRequest { uuid: self.uuid() })
-                .await?
-                .into_inner(),
+            self.rpc().domain_resume(v1::DomainResumeRequest { uuid: self.uuid() }).await?.into_inner(),
         )
     }
 
     /// virDomainUndefineFlags.
     pub async fn undefine(&self, flags: UndefineFlags) -> Result<Change> {
-        let request = v1::DomainUndefineRequest {
-            uuid: self.uuid(),
-            flags: flags.bits(),
-        };
+        let request = v1::DomainUndefineRequest { uuid: self.uuid(), flags: flags.bits() };
         types::change(self.rpc().domain_undefine(request).await?.into_inner())
     }
 
     /// virDomainManagedSave.
     pub async fn managed_save(&self) -> Result<Change> {
-        let request = v1::DomainManagedSaveRequest {
-            uuid: self.uuid(),
-            flags: 0,
-        };
+        let request = v1::DomainManagedSaveRequest { uuid: self.uuid(), flags: 0 };
         types::change(self.rpc().domain_managed_save(request).await?.into_inner())
     }
 
     /// virDomainHasManagedSaveImage.
     pub async fn has_managed_save_image(&self) -> Result<bool> {
-        let request = v1::DomainHasManagedSaveImageRequest {
-            uuid: self.uuid(),
-            flags: 0,
-        };
-        Ok(self
-            .rpc()
-            .domain_has_managed_save_image(request)
-            .await?
-            .into_inner()
-            .has_managed_save)
+        let request = v1::DomainHasManagedSaveImageRequest { uuid: self.uuid(), flags: 0 };
+        Ok(self.rpc().domain_has_managed_save_image(request).await?.into_inner().has_managed_save)
     }
 
     /// virDomainManagedSaveRemove.
     pub async fn managed_save_remove(&self) -> Result<Change> {
-        let request = v1::DomainManagedSaveRemoveRequest {
-            uuid: self.uuid(),
-            flags: 0,
-        };
-        types::change(
-            self.rpc()
-                .domain_managed_save_remove(request)
-                .await?
-                .into_inner(),
-        )
+        let request = v1::DomainManagedSaveRemoveRequest { uuid: self.uuid(), flags: 0 };
+        types::change(self.rpc().domain_managed_save_remove(request).await?.into_inner())
     }
 
     /// virDomainSetAutostart.
     pub async fn set_autostart(&self, autostart: bool) -> Result<Change> {
-        let request = v1::DomainSetAutostartRequest {
-            uuid: self.uuid(),
-            autostart,
-        };
+        let request = v1::DomainSetAutostartRequest { uuid: self.uuid(), autostart };
         types::change(self.rpc().domain_set_autostart(request).await?.into_inner())
     }
 
     /// virDomainGetAutostart.
     pub async fn get_autostart(&self) -> Result<bool> {
         let request = v1::DomainGetAutostartRequest { uuid: self.uuid() };
-        Ok(self
-            .rpc()
-            .domain_get_autostart(request)
-            .await?
-            .into_inner()
-            .autostart)
+        Ok(self.rpc().domain_get_autostart(request).await?.into_inner().autostart)
     }
 
     /// virDomainPMSuspendForDuration (target: 0 mem, 1 disk, 2 hybrid).
     pub async fn pm_suspend_for_duration(&self, target: u32, duration: u64) -> Result<Change> {
-        let request = v1::DomainPmSuspendForDurationRequest {
-            uuid: self.uuid(),
-            target,
-            duration,
-            flags: 0,
-        };
-        types::change(
-            self.rpc()
-                .domain_pm_suspend_for_duration(request)
-                .await?
-                .into_inner(),
-        )
+        let request = v1::DomainPmSuspendForDurationRequest { uuid: self.uuid(), target, duration, flags: 0 };
+        types::change(self.rpc().domain_pm_suspend_for_duration(request).await?.into_inner())
     }
 
     /// virDomainPMWakeup.
     pub async fn pm_wakeup(&self) -> Result<Change> {
-        let request = v1::DomainPmWakeupRequest {
-            uuid: self.uuid(),
-            flags: 0,
-        };
+        let request = v1::DomainPmWakeupRequest { uuid: self.uuid(), flags: 0 };
         types::change(self.rpc().domain_pm_wakeup(request).await?.into_inner())
     }
 
     /// virDomainGetState: the state and its reason number.
     pub async fn get_state(&self) -> Result<(DomainState, i32)> {
-        let request = v1::DomainGetStateRequest {
-            uuid: self.uuid(),
-            flags: 0,
-        };
+        let request = v1::DomainGetStateRequest { uuid: self.uuid(), flags: 0 };
         let response = self.rpc().domain_get_state(request).await?.into_inner();
         Ok((types::state(response.state)?, response.reason))
     }
@@ -415,125 +278,57 @@ impl Domain {
 
     /// virDomainGetXMLDesc.
     pub async fn get_xml_desc(&self, flags: u32) -> Result<String> {
-        let request = v1::DomainGetXmlDescRequest {
-            uuid: self.uuid(),
-            flags,
-        };
-        Ok(self
-            .rpc()
-            .domain_get_xml_desc(request)
-            .await?
-            .into_inner()
-            .xml)
+        let request = v1::DomainGetXmlDescRequest { uuid: self.uuid(), flags };
+        Ok(self.rpc().domain_get_xml_desc(request).await?.into_inner().xml)
     }
 
     /// virDomainIsActive.
     pub async fn is_active(&self) -> Result<bool> {
         let request = v1::DomainIsActiveRequest { uuid: self.uuid() };
-        Ok(self
-            .rpc()
-            .domain_is_active(request)
-            .await?
-            .into_inner()
-            .active)
+        Ok(self.rpc().domain_is_active(request).await?.into_inner().active)
     }
 
     /// virDomainIsPersistent.
     pub async fn is_persistent(&self) -> Result<bool> {
         let request = v1::DomainIsPersistentRequest { uuid: self.uuid() };
-        Ok(self
-            .rpc()
-            .domain_is_persistent(request)
-            .await?
-            .into_inner()
-            .persistent)
+        Ok(self.rpc().domain_is_persistent(request).await?.into_inner().persistent)
     }
 
     /// virDomainSnapshotCreateXML.
     pub async fn snapshot_create_xml(&self, xml: &str, flags: u32) -> Result<Change> {
-        let request = v1::DomainSnapshotCreateXmlRequest {
-            uuid: self.uuid(),
-            xml: xml.to_owned(),
-            flags,
-        };
-        types::change(
-            self.rpc()
-                .domain_snapshot_create_xml(request)
-                .await?
-                .into_inner(),
-        )
+        let request = v1::DomainSnapshotCreateXmlRequest { uuid: self.uuid(), xml: xml.to_owned(), flags };
+        types::change(self.rpc().domain_snapshot_create_xml(request).await?.into_inner())
     }
 
     /// virDomainListAllSnapshots, in creation order.
     pub async fn list_all_snapshots(&self) -> Result<Vec<Snapshot>> {
-        let request = v1::DomainListAllSnapshotsRequest {
-            uuid: self.uuid(),
-            flags: 0,
-        };
-        Ok(self
-            .rpc()
-            .domain_list_all_snapshots(request)
-            .await?
-            .into_inner()
-            .snapshots)
+        let request = v1::DomainListAllSnapshotsRequest { uuid: self.uuid(), flags: 0 };
+        Ok(self.rpc().domain_list_all_snapshots(request).await?.into_inner().snapshots)
     }
 
     /// virDomainSnapshotNum.
     pub async fn snapshot_num(&self) -> Result<u32> {
-        let request = v1::DomainSnapshotNumRequest {
-            uuid: self.uuid(),
-            flags: 0,
-        };
-        Ok(self
-            .rpc()
-            .domain_snapshot_num(request)
-            .await?
-            .into_inner()
-            .count)
+        let request = v1::DomainSnapshotNumRequest { uuid: self.uuid(), flags: 0 };
+        Ok(self.rpc().domain_snapshot_num(request).await?.into_inner().count)
     }
 
     /// virDomainSnapshotDelete.
     pub async fn snapshot_delete(&self, name: &str, flags: MomentDeleteFlags) -> Result<Change> {
-        let request = v1::DomainSnapshotDeleteRequest {
-            uuid: self.uuid(),
-            name: name.to_owned(),
-            flags: flags.bits(),
-        };
-        types::change(
-            self.rpc()
-                .domain_snapshot_delete(request)
-                .await?
-                .into_inner(),
-        )
+        let request =
+            v1::DomainSnapshotDeleteRequest { uuid: self.uuid(), name: name.to_owned(), flags: flags.bits() };
+        types::change(self.rpc().domain_snapshot_delete(request).await?.into_inner())
     }
 
     /// virDomainCheckpointCreateXML.
     pub async fn checkpoint_create_xml(&self, xml: &str, flags: u32) -> Result<Change> {
-        let request = v1::DomainCheckpointCreateXmlRequest {
-            uuid: self.uuid(),
-            xml: xml.to_owned(),
-            flags,
-        };
-        types::change(
-            self.rpc()
-                .domain_checkpoint_create_xml(request)
-                .await?
-                .into_inner(),
-        )
+        let request = v1::DomainCheckpointCreateXmlRequest { uuid: self.uuid(), xml: xml.to_owned(), flags };
+        types::change(self.rpc().domain_checkpoint_create_xml(request).await?.into_inner())
     }
 
     /// virDomainListAllCheckpoints, in creation order.
     pub async fn list_all_checkpoints(&self) -> Result<Vec<Checkpoint>> {
-        let request = v1::DomainListAllCheckpointsRequest {
-            uuid: self.uuid(),
-            flags: 0,
-        };
-        Ok(self
-            .rpc()
-            .domain_list_all_checkpoints(request)
-            .await?
-            .into_inner()
-            .checkpoints)
+        let request = v1::DomainListAllCheckpointsRequest { uuid: self.uuid(), flags: 0 };
+        Ok(self.rpc().domain_list_all_checkpoints(request).await?.into_inner().checkpoints)
     }
 
     /// virDomainCheckpointDelete.
@@ -543,11 +338,6 @@ impl Domain {
             name: name.to_owned(),
             flags: flags.bits(),
         };
-        types::change(
-            self.rpc()
-                .domain_checkpoint_delete(request)
-                .await?
-                .into_inner(),
-        )
+        types::change(self.rpc().domain_checkpoint_delete(request).await?.into_inner())
     }
 }

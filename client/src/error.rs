@@ -50,22 +50,14 @@ pub struct Error {
 impl Error {
     /// An error raised on this side (bad URI, connection refused, malformed answer).
     pub fn local(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
-            kind,
-            code: Code::Unknown,
-            libvirt_name: String::new(),
-            message: message.into(),
-        }
+        Error { kind, code: Code::Unknown, libvirt_name: String::new(), message: message.into() }
     }
 }
 
 impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
-        let libvirt_name = status
-            .get_error_details()
-            .error_info()
-            .map(|info| info.reason.clone())
-            .unwrap_or_default();
+        let libvirt_name =
+            status.get_error_details().error_info().map(|info| info.reason.clone()).unwrap_or_default();
         let kind = match libvirt_name.as_str() {
             "VIR_ERR_NO_DOMAIN" => ErrorKind::NoDomain,
             "VIR_ERR_NO_DOMAIN_SNAPSHOT" => ErrorKind::NoSnapshot,
@@ -87,12 +79,7 @@ impl From<tonic::Status> for Error {
                 _ => ErrorKind::Internal,
             },
         };
-        Error {
-            kind,
-            code: status.code(),
-            libvirt_name,
-            message: status.message().to_owned(),
-        }
+        Error { kind, code: status.code(), libvirt_name, message: status.message().to_owned() }
     }
 }
 

@@ -75,10 +75,7 @@ where
         let step = LegacyStep::LookupById(id);
         before(step.clone()).await;
         let found = match conn.lookup_by_id(id).await {
-            Ok(domain) => domain
-                .get_state()
-                .await
-                .map(|(state, reason)| (domain, state, reason)),
+            Ok(domain) => domain.get_state().await.map(|(state, reason)| (domain, state, reason)),
             Err(error) => Err(error),
         };
         record(&mut listing, step, found)?;
@@ -86,17 +83,12 @@ where
     before(LegacyStep::NumOfDefinedDomains).await;
     listing.num_inactive = conn.num_of_defined_domains().await?;
     before(LegacyStep::ListDefinedDomains).await;
-    listing.names = conn
-        .list_defined_domains(clamp(listing.num_inactive))
-        .await?;
+    listing.names = conn.list_defined_domains(clamp(listing.num_inactive)).await?;
     for name in listing.names.clone() {
         let step = LegacyStep::LookupByName(name.clone());
         before(step.clone()).await;
         let found = match conn.lookup_by_name(&name).await {
-            Ok(domain) => domain
-                .get_state()
-                .await
-                .map(|(state, reason)| (domain, state, reason)),
+            Ok(domain) => domain.get_state().await.map(|(state, reason)| (domain, state, reason)),
             Err(error) => Err(error),
         };
         record(&mut listing, step, found)?;
@@ -114,11 +106,7 @@ fn record(
     found: Result<(crate::connection::Domain, DomainState, i32)>,
 ) -> Result<()> {
     match found {
-        Ok((domain, state, reason)) => listing.domains.push(LegacyEntry {
-            domain: domain.id,
-            state,
-            reason,
-        }),
+        Ok((domain, state, reason)) => listing.domains.push(LegacyEntry { domain: domain.id, state, reason }),
         Err(error) if error.kind == ErrorKind::NoDomain => listing.vanished.push(step),
         Err(error) => return Err(error),
     }

@@ -15,6 +15,4 @@ pub use error::{Error, ErrorKind, Result};
 pub use flags::{ListFlags, MomentDeleteFlags, UndefineFlags};
 pub use legacy::{LegacyEntry, LegacyListing, LegacyStep, legacy_list_all, legacy_list_all_with};
 pub use rvirt_proto::v1 as proto;
-pub use types::{
-    Change, Checkpoint, DomainId, DomainInfo, DomainState, DomainSummary, Listing, Snapshot,
-};
+pub use types::{Change, Checkpoint, DomainId, DomainInfo, DomainState, DomainSummary, Listing, Snapshot};

@@ -29,18 +29,9 @@ impl DomainState {
     /// The state with libvirt's number.
     pub fn from_i32(value: i32) -> Option<Self> {
         use DomainState::*;
-        [
-            NoState,
-            Running,
-            Blocked,
-            Paused,
-            Shutdown,
-            Shutoff,
-            Crashed,
-            PmSuspended,
-        ]
-        .get(usize::try_from(value).ok()?)
-        .copied()
+        [NoState, Running, Blocked, Paused, Shutdown, Shutoff, Crashed, PmSuspended]
+            .get(usize::try_from(value).ok()?)
+            .copied()
     }
 
     /// virsh's words for the state.
@@ -106,11 +97,7 @@ impl DomainState {
             ],
             DomainState::Crashed => &["unknown", "panicked"],
         };
-        usize::try_from(reason)
-            .ok()
-            .and_then(|i| names.get(i))
-            .copied()
-            .unwrap_or("unknown")
+        usize::try_from(reason).ok().and_then(|i| names.get(i)).copied().unwrap_or("unknown")
     }
 }
 
@@ -207,11 +194,7 @@ pub type Checkpoint = v1::DomainCheckpoint;
 pub(crate) fn domain_id(message: Option<v1::Domain>) -> Result<DomainId> {
     let message = message.ok_or_else(|| malformed("domain missing"))?;
     let uuid = Uuid::parse_str(&message.uuid).map_err(|_| malformed("bad uuid"))?;
-    Ok(DomainId {
-        name: message.name,
-        uuid,
-        id: message.id,
-    })
+    Ok(DomainId { name: message.name, uuid, id: message.id })
 }
 
 pub(crate) fn state(value: i32) -> Result<DomainState> {
@@ -233,10 +216,7 @@ pub(crate) fn summary(message: v1::DomainSummary) -> Result<DomainSummary> {
 }
 
 pub(crate) fn change(message: v1::DomainChangeResponse) -> Result<Change> {
-    Ok(Change {
-        generation: message.generation,
-        domain: message.domain.map(summary).transpose()?,
-    })
+    Ok(Change { generation: message.generation, domain: message.domain.map(summary).transpose()? })
 }
 
 pub(crate) fn info(message: v1::DomainGetInfoResponse) -> Result<DomainInfo> {
@@ -256,8 +236,5 @@ pub(crate) fn info(message: v1::DomainGetInfoResponse) -> Result<DomainInfo> {
 }
 
 fn malformed(what: &str) -> Error {
-    Error::local(
-        ErrorKind::Internal,
-        format!("malformed answer from the daemon: {what}"),
-    )
+    Error::local(ErrorKind::Internal, format!("malformed answer from the daemon: {what}"))
 }

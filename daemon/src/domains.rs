@@ -2,8 +2,8 @@
 //!
 //! A job on a domain holds that domain's job lock (an async mutex, so a slow hypervisor call
 //! delays only that domain), reads the current view, asks `lifecycle` whether the operation is
-//! allowed and what it leaves, lets the `Driver` act, and commits
-//! it to the `Registry` as one generation. Defines and creates also hold the
+//! allowed and what it leaves, lets the `Driver` act, records the change with the `Store` and
+//! only then commits it to the `Registry` as one generation. Defines and creates also hold the
 //! namespace lock, so two of them never claim the same name at once. Reads need no job: they
 //! answer from one view.
 
@@ -11,10 +11,11 @@ use crate::domain::Domain;
 use crate::driver::{Driver, DriverEvent};
 use crate::error::{DomainRef, Error, Result};
 use crate::lifecycle::{self, Change, Op, flags};
+use crate::counters::Counters;
 use crate::registry::{Committed, Registry, View};
+use crate::store::Store;
 use crate::xml::{DomainDef, MomentDef};
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
@@ -24,6 +25,8 @@ use uuid::Uuid;
 pub struct Domains {
     registry: Registry,
     driver: Arc<dyn Driver>,
+    store: Store,
+    counters: Counters,
     jobs: JobLocks,
     /// Held by DefineXML and CreateXML from their conflict check to their commit.
     namespace: tokio::sync::Mutex<()>,
@@ -50,16 +53,8 @@ impl JobLocks {
             let guard = lock.clone().lock_owned().await;
             // The entry may have been retired (domain removed) while we waited: then start over
             // with the current one, or two jobs could run on one domain.
-            if self
-                .lock_table()
-                .get(&uuid)
-                .is_some_and(|current| Arc::ptr_eq(current, &lock))
-            {
-                return Job {
-                    uuid,
-                    lock,
-                    _guard: guard,
-                };
+            if self.lock_table().get(&uuid).is_some_and(|current| Arc::ptr_eq(current, &lock)) {
+                return Job { uuid, lock, _guard: guard };
             }
         }
     }
@@ -68,28 +63,25 @@ impl JobLocks {
     fn release(&self, job: Job, exists: bool) {
         if !exists {
             let mut table = self.lock_table();
-            if table
-                .get(&job.uuid)
-                .is_some_and(|current| Arc::ptr_eq(current, &job.lock))
-            {
+            if table.get(&job.uuid).is_some_and(|current| Arc::ptr_eq(current, &job.lock)) {
                 table.remove(&job.uuid);
             }
         }
     }
 
     fn lock_table(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>> {
-        self.locks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl Domains {
-    /// Operations over `registry`, acting through `driver`.
-    pub fn new(registry: Registry, driver: Arc<dyn Driver>) -> Self {
+    /// Operations over `registry`, acting through `driver`, recorded in `store`.
+    pub fn new(registry: Registry, driver: Arc<dyn Driver>, store: Store, counters: Counters) -> Self {
         Domains {
             registry,
             driver,
+            store,
+            counters,
             jobs: JobLocks::default(),
             namespace: tokio::sync::Mutex::new(()),
         }
@@ -107,27 +99,16 @@ impl Domains {
 
     /// The domain `uuid` in the current view.
     pub fn get(&self, uuid: Uuid) -> Result<Arc<Domain>> {
-        self.view()
-            .get(&uuid)
-            .cloned()
-            .ok_or(Error::NoDomain(DomainRef::Uuid(uuid)))
+        self.view().get(&uuid).cloned().ok_or(Error::NoDomain(DomainRef::Uuid(uuid)))
     }
 
     /// virDomainDefineXMLFlags.
     pub async fn define_xml(&self, xml: &str, define_flags: u32) -> Result<Committed> {
-        Error::check_flags(
-            define_flags,
-            flags::DEFINE_VALIDATE,
-            "virDomainDefineXMLFlags",
-        )?;
+        Error::check_flags(define_flags, flags::DEFINE_VALIDATE, "virDomainDefineXMLFlags")?;
         let def = DomainDef::parse(xml, &self.driver.parse_defaults())?;
         let _namespace = self.namespace.lock().await;
-        self.job(def.uuid, |view| async move {
-            lifecycle::define(
-                def.clone(),
-                view.get(&def.uuid).map(|d| &**d),
-                view.by_name(&def.name).map(|d| &**d),
-            )
+        self.job(def.uuid, None, |view| {
+            lifecycle::define(def.clone(), view.get(&def.uuid).map(|d| &**d), view.by_name(&def.name).map(|d| &**d))
         })
         .await
     }
@@ -137,32 +118,17 @@ impl Domains {
         Error::check_flags(create_flags, flags::CREATE_VALIDATE, "virDomainCreateXML")?;
         let def = DomainDef::parse(xml, &self.driver.parse_defaults())?;
         let _namespace = self.namespace.lock().await;
-        self.job(def.uuid, |view| async move {
-            let existing = view.get(&def.uuid).cloned();
-            let change = lifecycle::create(
-                def.clone(),
-                existing.as_deref(),
-                view.by_name(&def.name).map(|d| &**d),
-            )?;
-            match (&existing, &change.domain) {
-                (Some(existing), _) => self.driver.execute(existing, &Op::Start, &change).await?,
-                (None, Some(domain)) => self.driver.create(domain).await?,
-                (None, None) => unreachable!("create always leaves a domain"),
-            }
-            Ok(change)
+        self.job(def.uuid, Some(&Op::Start), |view| {
+            lifecycle::create(def.clone(), view.get(&def.uuid).map(|d| &**d), view.by_name(&def.name).map(|d| &**d))
         })
         .await
     }
 
     /// Every operation on an existing domain.
     pub async fn operate(&self, uuid: Uuid, op: Op) -> Result<Committed> {
-        self.job(uuid, |view| async move {
-            let domain = view
-                .get(&uuid)
-                .ok_or(Error::NoDomain(DomainRef::Uuid(uuid)))?;
-            let change = lifecycle::apply(domain, &op)?;
-            self.driver.execute(domain, &op, &change).await?;
-            Ok(change)
+        self.job(uuid, Some(&op), |view| {
+            let domain = view.get(&uuid).ok_or(Error::NoDomain(DomainRef::Uuid(uuid)))?;
+            lifecycle::apply(domain, &op)
         })
         .await
     }
@@ -170,23 +136,15 @@ impl Domains {
     /// A state change the hypervisor reported on its own, applied as a change like any other:
     /// a guest that stopped leaves a transient domain removed and a persistent one shut off.
     pub async fn apply_event(&self, event: DriverEvent) -> Result<Committed> {
-        self.job(event.uuid, |view| async move {
-            let domain = view
-                .get(&event.uuid)
-                .ok_or(Error::NoDomain(DomainRef::Uuid(event.uuid)))?;
+        self.job(event.uuid, None, |view| {
+            let domain = view.get(&event.uuid).ok_or(Error::NoDomain(DomainRef::Uuid(event.uuid)))?;
             Ok(lifecycle::observed(domain, event.state, event.reason))
         })
         .await
     }
 
     /// Snapshot and checkpoint creation: parses the document and stamps it with the time now.
-    pub async fn create_moment(
-        &self,
-        uuid: Uuid,
-        xml: &str,
-        moment_flags: u32,
-        snapshot: bool,
-    ) -> Result<Committed> {
+    pub async fn create_moment(&self, uuid: Uuid, xml: &str, moment_flags: u32, snapshot: bool) -> Result<Committed> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|elapsed| elapsed.as_secs() as i64)
@@ -205,32 +163,73 @@ impl Domains {
         self.operate(uuid, op).await
     }
 
-    /// Runs `work` on the domain `uuid` under its job lock, then commits the change it decided.
-    async fn job<F, Fut>(&self, uuid: Uuid, work: F) -> Result<Committed>
-    where
-        F: FnOnce(Arc<View>) -> Fut,
-        Fut: Future<Output = Result<Change>>,
-    {
+    /// Starts every inactive persistent domain marked for autostart, as libvirt does once per host
+    /// boot. A failure is logged and the others still start.
+    pub async fn autostart(&self) {
+        let candidates: Vec<Uuid> =
+            self.view().iter().filter(|d| d.autostart && d.persistent && !d.is_active()).map(|d| d.uuid()).collect();
+        for uuid in candidates {
+            match self.operate(uuid, Op::Start).await {
+                Ok(_) => tracing::info!(domain.uuid = %uuid, "autostarted"),
+                Err(error) => tracing::error!(domain.uuid = %uuid, %error, "autostart failed"),
+            }
+        }
+    }
+
+    /// Writes the exact counters, so the next start continues from them. Call once nothing
+    /// changes any more.
+    pub fn flush(&self) -> Result<()> {
+        self.counters.write_exact(&self.store, self.view().generation)
+    }
+
+    /// Runs one job on the domain `uuid`: under its job lock, `decide` on the current view,
+    /// let the driver carry out `op` (when there is one), record the change, commit it.
+    async fn job(
+        &self,
+        uuid: Uuid,
+        op: Option<&Op>,
+        decide: impl FnOnce(&View) -> Result<Change>,
+    ) -> Result<Committed> {
         let job = self.jobs.acquire(uuid).await;
-        let result = match work(self.view()).await {
-            Ok(change) => self.commit(uuid, change),
-            Err(error) => Err(error),
-        };
+        let result = self.run_job(uuid, op, decide).await;
         self.jobs.release(job, self.view().get(&uuid).is_some());
         result
     }
 
-    /// Makes the change visible as one generation.
-    fn commit(&self, uuid: Uuid, change: Change) -> Result<Committed> {
-        let committed = self.registry.commit(uuid, change)?;
+    async fn run_job(
+        &self,
+        uuid: Uuid,
+        op: Option<&Op>,
+        decide: impl FnOnce(&View) -> Result<Change>,
+    ) -> Result<Committed> {
+        let view = self.view();
+        let old = view.get(&uuid).cloned();
+        let mut change = decide(&view)?;
+        if change.started
+            && let Some(domain) = &mut change.domain
+        {
+            domain.id = self.counters.allocate_id(&self.store)?;
+        }
+        if let Some(op) = op {
+            match (&old, &change.domain) {
+                (Some(old), _) => self.driver.execute(old, op, &change).await?,
+                (None, Some(new)) => self.driver.create(new).await?,
+                (None, None) => {}
+            }
+        }
+        self.store.record(uuid, old.as_deref(), change.domain.as_ref())?;
+        let committed = loop {
+            match self.registry.commit(uuid, &change, self.counters.generation_ceiling())? {
+                Some(committed) => break committed,
+                None => self.counters.reserve_generations(&self.store, self.view().generation + 1)?,
+            }
+        };
         match &committed.domain {
             Some(domain) => tracing::info!(
                 domain.name = domain.name(), domain.uuid = %uuid, domain.id = domain.id,
                 state = %domain.state, generation = committed.generation, "domain changed"
             ),
-            None => {
-                tracing::info!(domain.uuid = %uuid, generation = committed.generation, "domain removed")
-            }
+            None => tracing::info!(domain.uuid = %uuid, generation = committed.generation, "domain removed"),
         }
         Ok(committed)
     }

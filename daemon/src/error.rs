@@ -113,9 +113,7 @@ impl Error {
             Error::NoDomain(_) => "VIR_ERR_NO_DOMAIN",
             Error::NoSnapshot(_) => "VIR_ERR_NO_DOMAIN_SNAPSHOT",
             Error::NoCheckpoint(_) => "VIR_ERR_NO_DOMAIN_CHECKPOINT",
-            Error::NameTaken { .. } | Error::UuidTaken { .. } | Error::MomentExists(_) => {
-                "VIR_ERR_DOM_EXIST"
-            }
+            Error::NameTaken { .. } | Error::UuidTaken { .. } | Error::MomentExists(_) => "VIR_ERR_DOM_EXIST",
             Error::InvalidArg(_) | Error::UnsupportedFlags { .. } => "VIR_ERR_INVALID_ARG",
             Error::Xml(_) => "VIR_ERR_XML_ERROR",
             Error::OperationInvalid { .. } => "VIR_ERR_OPERATION_INVALID",
@@ -130,10 +128,7 @@ impl Error {
 
     /// A wrong-state refusal, with libvirt's wording.
     pub(crate) fn invalid(state: DomainState, reason: impl Into<String>) -> Self {
-        Error::OperationInvalid {
-            reason: reason.into(),
-            state,
-        }
+        Error::OperationInvalid { reason: reason.into(), state }
     }
 
     /// virCheckFlags: refuse any bit outside `known`.

@@ -74,25 +74,15 @@ impl ListFilter {
         // One bit per group: the bit this domain satisfies. A group passes when it has no bit
         // set or its set bits include the domain's.
         let groups = [
-            (
-                flags::ACTIVE | flags::INACTIVE,
-                pick(domain.is_active(), flags::ACTIVE, flags::INACTIVE),
-            ),
+            (flags::ACTIVE | flags::INACTIVE, pick(domain.is_active(), flags::ACTIVE, flags::INACTIVE)),
             (
                 flags::PERSISTENT | flags::TRANSIENT,
                 pick(domain.persistent, flags::PERSISTENT, flags::TRANSIENT),
             ),
-            (
-                flags::RUNNING | flags::PAUSED | flags::SHUTOFF | flags::OTHER,
-                state_bit,
-            ),
+            (flags::RUNNING | flags::PAUSED | flags::SHUTOFF | flags::OTHER, state_bit),
             (
                 flags::MANAGEDSAVE | flags::NO_MANAGEDSAVE,
-                pick(
-                    domain.has_managed_save,
-                    flags::MANAGEDSAVE,
-                    flags::NO_MANAGEDSAVE,
-                ),
+                pick(domain.has_managed_save, flags::MANAGEDSAVE, flags::NO_MANAGEDSAVE),
             ),
             (
                 flags::AUTOSTART | flags::NO_AUTOSTART,
@@ -100,24 +90,14 @@ impl ListFilter {
             ),
             (
                 flags::HAS_SNAPSHOT | flags::NO_SNAPSHOT,
-                pick(
-                    !domain.snapshots.is_empty(),
-                    flags::HAS_SNAPSHOT,
-                    flags::NO_SNAPSHOT,
-                ),
+                pick(!domain.snapshots.is_empty(), flags::HAS_SNAPSHOT, flags::NO_SNAPSHOT),
             ),
             (
                 flags::HAS_CHECKPOINT | flags::NO_CHECKPOINT,
-                pick(
-                    !domain.checkpoints.is_empty(),
-                    flags::HAS_CHECKPOINT,
-                    flags::NO_CHECKPOINT,
-                ),
+                pick(!domain.checkpoints.is_empty(), flags::HAS_CHECKPOINT, flags::NO_CHECKPOINT),
             ),
         ];
-        groups
-            .iter()
-            .all(|&(group, bit)| self.flags & group == 0 || self.flags & bit != 0)
+        groups.iter().all(|&(group, bit)| self.flags & group == 0 || self.flags & bit != 0)
     }
 }
 
@@ -139,10 +119,7 @@ mod tests {
     #[test]
     fn unknown_bits_are_refused_with_only_those_bits_named() {
         let err = ListFilter::from_flags(0x10003).unwrap_err();
-        assert!(
-            matches!(err, Error::UnsupportedFlags { bits: 0x10000, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, Error::UnsupportedFlags { bits: 0x10000, .. }), "{err:?}");
         assert!(ListFilter::from_flags(1 << 31).is_err());
         assert!(ListFilter::from_flags(flags::ALL).is_ok());
     }

@@ -1,13 +1,15 @@
 //! rvirtd: rvirt's domain management daemon.
 //!
-//! A tour, in the order a request flows: `grpc` validates and converts a request; `domains` runs
-//! it as a job on the domain (job lock, decision, driver, commit); `lifecycle` holds the
+//! A tour, in the order a request flows: `grpc` validates and converts a request; `domains` runs it
+//! as a job on the domain (job lock, decision, driver, record, commit); `lifecycle` holds the
 //! transition table and `filter` the ListAllDomains flags; `registry` holds every domain behind
-//! one lock and hands out consistent views; `driver` is the hypervisor (`driver::test`, in
-//! memory); `xml` parses and formats libvirt domain XML; `domain` is the domain value itself;
-//! `error` names every failure; `config` says where the daemon lives.
+//! one lock and hands out consistent views; `store` keeps them on disk and `counters` the ids and
+//! generations; `driver` is the hypervisor (`driver::test`, in memory); `xml` parses and formats
+//! libvirt domain XML; `domain` is the domain value itself; `error` names every failure; `config`
+//! says where the daemon lives; `systemd` tells the service manager how it is doing.
 
 pub mod config;
+pub mod counters;
 pub mod domain;
 pub mod domains;
 pub mod driver;
@@ -16,11 +18,14 @@ pub mod filter;
 pub mod grpc;
 pub mod lifecycle;
 pub mod registry;
+pub mod store;
+pub mod systemd;
 pub mod xml;
 
 use anyhow::Context;
 use config::Config;
 use domains::Domains;
+use driver::Driver;
 use rvirt_proto::v1::domain_service_server::DomainServiceServer;
 use std::sync::Arc;
 use tokio::net::{TcpListener, UnixListener};
@@ -35,22 +40,41 @@ pub enum Listener {
     Tcp(TcpListener),
 }
 
-/// Serves the API on every listener until `shutdown` is cancelled, then stops accepting, lets
-/// in-flight calls finish and returns.
-pub async fn serve(
-    listeners: Vec<Listener>,
-    config: Config,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let driver: Arc<dyn driver::Driver> = Arc::new(driver::test::TestDriver);
-    let registry = registry::Registry::new([], 0, 1).context("loading domains")?;
-    let domains = Arc::new(Domains::new(registry, driver));
-    let service = DomainServiceServer::new(grpc::Service::new(domains))
+/// Loads the state folder, then serves the API on every listener until `shutdown` is
+/// cancelled; then stops accepting, waits (at most `config.shutdown_timeout`) for in-flight
+/// calls, and writes the exact counters.
+pub async fn serve(listeners: Vec<Listener>, config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let driver: Arc<dyn Driver> = Arc::new(driver::test::TestDriver);
+    let store = store::Store::open(&config.state_dir, &config.runtime_dir)?;
+    let loaded = store.load(&driver.parse_defaults()).context("loading the state folder")?;
+    tracing::info!(
+        domains = loaded.domains.len(), generation = loaded.generation, next_id = loaded.next_id,
+        host_rebooted = loaded.rebooted, state_dir = %config.state_dir.display(), "state loaded"
+    );
+    let registry = registry::Registry::new(loaded.domains, loaded.generation).context("indexing domains")?;
+    let counters = counters::Counters::new(loaded.generation, loaded.next_id);
+    let domains = Arc::new(Domains::new(registry, driver, store, counters));
+    if loaded.rebooted {
+        domains.autostart().await;
+    }
+
+    let service = DomainServiceServer::new(grpc::Service::new(domains.clone()))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<DomainServiceServer<grpc::Service>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(rvirt_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
     let mut servers = tokio::task::JoinSet::new();
     for listener in listeners {
-        let router = tonic::transport::Server::builder().add_service(service.clone());
+        let router = tonic::transport::Server::builder()
+            .layer(grpc::trace::RpcTraceLayer)
+            .add_service(service.clone())
+            .add_service(health_service.clone())
+            .add_service(reflection.clone());
         let stop = shutdown.clone().cancelled_owned();
         match listener {
             Listener::Unix(listener) => {
@@ -60,15 +84,30 @@ pub async fn serve(
             }
             Listener::Tcp(listener) => {
                 tracing::info!(address = ?listener.local_addr().ok(), "listening");
-                let incoming =
-                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+                let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
                 servers.spawn(router.serve_with_incoming_shutdown(incoming, stop));
             }
         }
     }
-    while let Some(result) = servers.join_next().await {
-        result.context("server task panicked")?.context("serving")?;
+    systemd::notify("READY=1");
+
+    let finished = async {
+        while let Some(result) = servers.join_next().await {
+            result.context("server task panicked")?.context("serving")?;
+        }
+        anyhow::Ok(())
+    };
+    let deadline = async {
+        shutdown.cancelled().await;
+        systemd::notify("STOPPING=1");
+        tracing::info!(timeout = ?config.shutdown_timeout, "stopping: no new calls, waiting for in-flight ones");
+        tokio::time::sleep(config.shutdown_timeout).await;
+    };
+    tokio::select! {
+        result = finished => result?,
+        () = deadline => tracing::warn!("in-flight calls did not finish in time; stopping anyway"),
     }
-    tracing::info!("stopped");
+    domains.flush().context("writing the counters")?;
+    tracing::info!(generation = domains.view().generation, "stopped");
     Ok(())
 }

@@ -111,29 +111,20 @@ pub struct Change {
 
 impl Change {
     fn update(domain: Domain) -> Self {
-        Change {
-            domain: Some(domain),
-            started: false,
-        }
+        Change { domain: Some(domain), started: false }
     }
 
     fn start(mut domain: Domain) -> Self {
         domain.state = DomainState::Running;
         domain.reason = reason::RUNNING_BOOTED;
-        Change {
-            domain: Some(domain),
-            started: true,
-        }
+        Change { domain: Some(domain), started: true }
     }
 
     /// The domain stops: an inactive persistent domain stays (its persistent definition back in
     /// effect), a transient one goes.
     fn stop(mut domain: Domain, why: i32) -> Self {
         if !domain.persistent {
-            return Change {
-                domain: None,
-                started: false,
-            };
+            return Change { domain: None, started: false };
         }
         domain.id = -1;
         domain.state = DomainState::Shutoff;
@@ -147,11 +138,7 @@ impl Change {
 
 /// DefineXML: `by_uuid` and `by_name` are the domains that already hold the definition's UUID
 /// and name (libvirt's virDomainObjListAddLocked conflict rules).
-pub fn define(
-    def: DomainDef,
-    by_uuid: Option<&Domain>,
-    by_name: Option<&Domain>,
-) -> Result<Change> {
+pub fn define(def: DomainDef, by_uuid: Option<&Domain>, by_name: Option<&Domain>) -> Result<Change> {
     let Some(existing) = same_domain(&def, by_uuid, by_name)? else {
         return Ok(Change::update(Domain::new(Arc::new(def), true)));
     };
@@ -168,11 +155,7 @@ pub fn define(
 
 /// CreateXML: a new transient domain, started, or the live instance of an inactive persistent
 /// one (which stays persistent and gets its definition back when it stops).
-pub fn create(
-    def: DomainDef,
-    by_uuid: Option<&Domain>,
-    by_name: Option<&Domain>,
-) -> Result<Change> {
+pub fn create(def: DomainDef, by_uuid: Option<&Domain>, by_name: Option<&Domain>) -> Result<Change> {
     let Some(existing) = same_domain(&def, by_uuid, by_name)? else {
         return Ok(Change::start(Domain::new(Arc::new(def), false)));
     };
@@ -196,18 +179,12 @@ fn same_domain<'a>(
     if let Some(existing) = by_uuid
         && existing.name() != def.name
     {
-        return Err(Error::UuidTaken {
-            name: existing.name().to_owned(),
-            uuid: existing.uuid(),
-        });
+        return Err(Error::UuidTaken { name: existing.name().to_owned(), uuid: existing.uuid() });
     }
     if let Some(existing) = by_name
         && existing.uuid() != def.uuid
     {
-        return Err(Error::NameTaken {
-            name: def.name.clone(),
-            uuid: existing.uuid(),
-        });
+        return Err(Error::NameTaken { name: def.name.clone(), uuid: existing.uuid() });
     }
     Ok(by_uuid)
 }
@@ -267,10 +244,7 @@ pub fn apply(domain: &Domain, op: &Op) -> Result<Change> {
                 return Err(not_running());
             }
             if !domain.persistent {
-                return Err(Error::invalid(
-                    state,
-                    "cannot do managed save for transient domain",
-                ));
+                return Err(Error::invalid(state, "cannot do managed save for transient domain"));
             }
             next.has_managed_save = true;
             Ok(Change::stop(next, reason::SHUTOFF_SAVED))
@@ -300,10 +274,7 @@ pub fn apply(domain: &Domain, op: &Op) -> Result<Change> {
                 return Err(not_running());
             }
             if state != DomainState::PmSuspended {
-                return Err(Error::invalid(
-                    state,
-                    "Unable to wake up domain which is not suspended",
-                ));
+                return Err(Error::invalid(state, "Unable to wake up domain which is not suspended"));
             }
             next.state = DomainState::Running;
             next.reason = reason::RUNNING_WAKEUP;
@@ -312,10 +283,9 @@ pub fn apply(domain: &Domain, op: &Op) -> Result<Change> {
         Op::Undefine(flags) => undefine(next, *flags),
         Op::SnapshotCreate(def, flags, now) => snapshot_create(next, def, *flags, *now),
         Op::SnapshotDelete(name, flags) => {
-            let (snapshots, deleted) = delete_moment(&domain.snapshots, name, *flags, |s| {
-                (&s.name, &mut s.parent)
-            })
-            .ok_or_else(|| Error::NoSnapshot(name.clone()))?;
+            let (snapshots, deleted) =
+                delete_moment(&domain.snapshots, name, *flags, |s| (&s.name, &mut s.parent))
+                    .ok_or_else(|| Error::NoSnapshot(name.clone()))?;
             next.snapshots = snapshots;
             if let Some(current) = &domain.current_snapshot
                 && deleted.contains(current)
@@ -327,10 +297,9 @@ pub fn apply(domain: &Domain, op: &Op) -> Result<Change> {
         }
         Op::CheckpointCreate(def, now) => checkpoint_create(next, def, *now),
         Op::CheckpointDelete(name, flags) => {
-            let (checkpoints, _) = delete_moment(&domain.checkpoints, name, *flags, |c| {
-                (&c.name, &mut c.parent)
-            })
-            .ok_or_else(|| Error::NoCheckpoint(name.clone()))?;
+            let (checkpoints, _) =
+                delete_moment(&domain.checkpoints, name, *flags, |c| (&c.name, &mut c.parent))
+                    .ok_or_else(|| Error::NoCheckpoint(name.clone()))?;
             next.checkpoints = checkpoints;
             Ok(Change::update(next))
         }
@@ -356,21 +325,13 @@ fn undefine(mut domain: Domain, flags: u32) -> Result<Change> {
             "Refusing to undefine while domain managed save image exists",
         ));
     }
-    if !domain.is_active()
-        && !domain.snapshots.is_empty()
-        && flags & flags::UNDEFINE_SNAPSHOTS_METADATA == 0
+    if !domain.is_active() && !domain.snapshots.is_empty() && flags & flags::UNDEFINE_SNAPSHOTS_METADATA == 0
     {
-        let reason = format!(
-            "cannot delete inactive domain with {} snapshots",
-            domain.snapshots.len()
-        );
+        let reason = format!("cannot delete inactive domain with {} snapshots", domain.snapshots.len());
         return Err(Error::invalid(domain.state, reason));
     }
     if !domain.is_active() {
-        return Ok(Change {
-            domain: None,
-            started: false,
-        });
+        return Ok(Change { domain: None, started: false });
     }
     // An active domain keeps running as a transient one (and, as in libvirt's test driver,
     // keeps its autostart mark and snapshot metadata). Undefining a transient domain succeeds
@@ -383,16 +344,11 @@ fn undefine(mut domain: Domain, flags: u32) -> Result<Change> {
 
 fn snapshot_create(mut domain: Domain, def: &MomentDef, flags: u32, now: i64) -> Result<Change> {
     if !domain.checkpoints.is_empty() {
-        return Err(Error::OperationUnsupported(
-            "cannot create snapshot while checkpoint exists".into(),
-        ));
+        return Err(Error::OperationUnsupported("cannot create snapshot while checkpoint exists".into()));
     }
     let halt = flags & flags::SNAPSHOT_CREATE_HALT != 0;
     if halt && !domain.persistent {
-        return Err(Error::invalid(
-            domain.state,
-            "transient domain needs to remain running",
-        ));
+        return Err(Error::invalid(domain.state, "transient domain needs to remain running"));
     }
     let name = def.name.clone().unwrap_or_else(|| now.to_string());
     if domain.snapshots.iter().any(|s| s.name == name) {
@@ -413,19 +369,13 @@ fn snapshot_create(mut domain: Domain, def: &MomentDef, flags: u32, now: i64) ->
 
 fn checkpoint_create(mut domain: Domain, def: &MomentDef, now: i64) -> Result<Change> {
     if !domain.is_active() {
-        return Err(Error::OperationUnsupported(
-            "cannot create checkpoint for inactive domain".into(),
-        ));
+        return Err(Error::OperationUnsupported("cannot create checkpoint for inactive domain".into()));
     }
     if !domain.snapshots.is_empty() {
-        return Err(Error::OperationUnsupported(
-            "cannot create checkpoint while snapshot exists".into(),
-        ));
+        return Err(Error::OperationUnsupported("cannot create checkpoint while snapshot exists".into()));
     }
     if domain.def.disks.iter().all(|disk| disk.device != "disk") {
-        return Err(Error::ConfigUnsupported(
-            "checkpoint for domain without disks".into(),
-        ));
+        return Err(Error::ConfigUnsupported("checkpoint for domain without disks".into()));
     }
     let name = def.name.clone().unwrap_or_else(|| now.to_string());
     if domain.checkpoints.iter().any(|c| c.name == name) {
@@ -500,11 +450,7 @@ fn delete_moment<T: Clone>(
 fn surviving_ancestor(snapshots: &[Snapshot], from: &str, deleted: &[String]) -> Option<String> {
     let mut current = from.to_owned();
     while deleted.contains(&current) {
-        current = snapshots
-            .iter()
-            .find(|s| s.name == current)?
-            .parent
-            .clone()?;
+        current = snapshots.iter().find(|s| s.name == current)?.parent.clone()?;
     }
     Some(current)
 }
@@ -562,10 +508,7 @@ mod tests {
         type Row = [Option<(DomainState, i32)>; 8];
         let table: Vec<(Op, Row)> = vec![
             // NoState, Running, Blocked, Paused, Shutdown, Shutoff, Crashed, PmSuspended
-            (
-                Op::Start,
-                [None, None, None, None, None, ok(Running, 1), None, None],
-            ),
+            (Op::Start, [None, None, None, None, None, ok(Running, 1), None, None]),
             (
                 Op::Suspend,
                 [
@@ -579,10 +522,7 @@ mod tests {
                     ok(Paused, 1),
                 ],
             ),
-            (
-                Op::Resume,
-                [None, None, None, ok(Running, 5), None, None, None, None],
-            ),
+            (Op::Resume, [None, None, None, ok(Running, 5), None, None, None, None]),
             (
                 Op::Shutdown,
                 [
@@ -622,14 +562,8 @@ mod tests {
                     ok(Shutoff, 5),
                 ],
             ),
-            (
-                Op::PmSuspend,
-                [None, ok(PmSuspended, 0), None, None, None, None, None, None],
-            ),
-            (
-                Op::PmWakeup,
-                [None, None, None, None, None, None, None, ok(Running, 8)],
-            ),
+            (Op::PmSuspend, [None, ok(PmSuspended, 0), None, None, None, None, None, None]),
+            (Op::PmWakeup, [None, None, None, None, None, None, None, ok(Running, 8)]),
         ];
         for (op, expected) in table {
             for (state, want) in DomainState::ALL.into_iter().zip(expected) {
@@ -652,45 +586,22 @@ mod tests {
         let mut transient = domain_in(DomainState::Running);
         transient.persistent = false;
         assert_eq!(apply(&transient, &Op::Destroy).unwrap().domain, None);
-        assert!(matches!(
-            apply(&transient, &Op::ManagedSave),
-            Err(Error::OperationInvalid { .. })
-        ));
+        assert!(matches!(apply(&transient, &Op::ManagedSave), Err(Error::OperationInvalid { .. })));
     }
 
     #[test]
     fn undefine_rules() {
         let mut saved = domain_in(DomainState::Shutoff);
         saved.has_managed_save = true;
-        assert!(matches!(
-            apply(&saved, &Op::Undefine(0)),
-            Err(Error::OperationInvalid { .. })
-        ));
-        assert_eq!(
-            apply(&saved, &Op::Undefine(flags::UNDEFINE_MANAGED_SAVE))
-                .unwrap()
-                .domain,
-            None
-        );
+        assert!(matches!(apply(&saved, &Op::Undefine(0)), Err(Error::OperationInvalid { .. })));
+        assert_eq!(apply(&saved, &Op::Undefine(flags::UNDEFINE_MANAGED_SAVE)).unwrap().domain, None);
         let running = domain_in(DomainState::Running);
         let now_transient = apply(&running, &Op::Undefine(0)).unwrap().domain.unwrap();
         assert!(!now_transient.persistent && now_transient.is_active());
         let snap = Op::SnapshotCreate(MomentDef::default(), 0, 100);
-        let with_snapshot = apply(&domain_in(DomainState::Shutoff), &snap)
-            .unwrap()
-            .domain
-            .unwrap();
-        assert!(matches!(
-            apply(&with_snapshot, &Op::Undefine(0)),
-            Err(Error::OperationInvalid { .. })
-        ));
-        assert!(
-            apply(
-                &with_snapshot,
-                &Op::Undefine(flags::UNDEFINE_SNAPSHOTS_METADATA)
-            )
-            .is_ok()
-        );
+        let with_snapshot = apply(&domain_in(DomainState::Shutoff), &snap).unwrap().domain.unwrap();
+        assert!(matches!(apply(&with_snapshot, &Op::Undefine(0)), Err(Error::OperationInvalid { .. })));
+        assert!(apply(&with_snapshot, &Op::Undefine(flags::UNDEFINE_SNAPSHOTS_METADATA)).is_ok());
     }
 
     #[test]
@@ -698,16 +609,10 @@ mod tests {
         let existing = domain_in(DomainState::Shutoff);
         let mut other_uuid = def("d", true);
         other_uuid.uuid = uuid::Uuid::new_v4();
-        assert!(matches!(
-            define(other_uuid, None, Some(&existing)),
-            Err(Error::NameTaken { .. })
-        ));
+        assert!(matches!(define(other_uuid, None, Some(&existing)), Err(Error::NameTaken { .. })));
         let mut renamed = (*existing.def).clone();
         renamed.name = "e".into();
-        assert!(matches!(
-            define(renamed, Some(&existing), None),
-            Err(Error::UuidTaken { .. })
-        ));
+        assert!(matches!(define(renamed, Some(&existing), None), Err(Error::UuidTaken { .. })));
         let same = (*existing.def).clone();
         let running = create(same.clone(), Some(&existing), Some(&existing)).unwrap();
         let running = running.domain.unwrap();
@@ -719,10 +624,7 @@ mod tests {
             create(same.clone(), Some(&active), Some(&active)),
             Err(Error::OperationInvalid { .. })
         ));
-        let redefined = define(same, Some(&active), Some(&active))
-            .unwrap()
-            .domain
-            .unwrap();
+        let redefined = define(same, Some(&active), Some(&active)).unwrap().domain.unwrap();
         assert!(redefined.next_def.is_some() && redefined.persistent);
         let stopped = apply(&redefined, &Op::Destroy).unwrap().domain.unwrap();
         assert!(stopped.next_def.is_none());
@@ -732,61 +634,28 @@ mod tests {
     fn snapshot_tree_deletion() {
         let mut domain = domain_in(DomainState::Shutoff);
         for name in ["a", "b", "c"] {
-            let def = MomentDef {
-                name: Some(name.into()),
-                description: String::new(),
-            };
-            domain = apply(&domain, &Op::SnapshotCreate(def, 0, 1))
-                .unwrap()
-                .domain
-                .unwrap();
+            let def = MomentDef { name: Some(name.into()), description: String::new() };
+            domain = apply(&domain, &Op::SnapshotCreate(def, 0, 1)).unwrap().domain.unwrap();
         }
         assert_eq!(domain.current_snapshot.as_deref(), Some("c"));
-        let dup = MomentDef {
-            name: Some("a".into()),
-            description: String::new(),
-        };
-        assert!(matches!(
-            apply(&domain, &Op::SnapshotCreate(dup, 0, 1)),
-            Err(Error::MomentExists(_))
-        ));
-        let without_b = apply(&domain, &Op::SnapshotDelete("b".into(), 0))
-            .unwrap()
-            .domain
-            .unwrap();
+        let dup = MomentDef { name: Some("a".into()), description: String::new() };
+        assert!(matches!(apply(&domain, &Op::SnapshotCreate(dup, 0, 1)), Err(Error::MomentExists(_))));
+        let without_b = apply(&domain, &Op::SnapshotDelete("b".into(), 0)).unwrap().domain.unwrap();
         let c = without_b.snapshots.iter().find(|s| s.name == "c").unwrap();
         assert_eq!(c.parent.as_deref(), Some("a"));
-        let only_a = apply(
-            &domain,
-            &Op::SnapshotDelete("a".into(), flags::MOMENT_DELETE_CHILDREN_ONLY),
-        )
-        .unwrap();
+        let only_a =
+            apply(&domain, &Op::SnapshotDelete("a".into(), flags::MOMENT_DELETE_CHILDREN_ONLY)).unwrap();
         let only_a = only_a.domain.unwrap();
         assert_eq!(only_a.snapshots.len(), 1);
         assert_eq!(only_a.current_snapshot.as_deref(), Some("a"));
-        let none = apply(
-            &domain,
-            &Op::SnapshotDelete("a".into(), flags::MOMENT_DELETE_CHILDREN),
-        )
-        .unwrap();
+        let none = apply(&domain, &Op::SnapshotDelete("a".into(), flags::MOMENT_DELETE_CHILDREN)).unwrap();
         assert_eq!(none.domain.unwrap().current_snapshot, None);
-        assert!(matches!(
-            apply(&domain, &Op::SnapshotDelete("zz".into(), 0)),
-            Err(Error::NoSnapshot(_))
-        ));
+        assert!(matches!(apply(&domain, &Op::SnapshotDelete("zz".into(), 0)), Err(Error::NoSnapshot(_))));
     }
 
     #[test]
     fn checkpoints_need_an_active_domain_with_disks_and_no_snapshots() {
-        let cp = || {
-            Op::CheckpointCreate(
-                MomentDef {
-                    name: Some("c".into()),
-                    description: String::new(),
-                },
-                1,
-            )
-        };
+        let cp = || Op::CheckpointCreate(MomentDef { name: Some("c".into()), description: String::new() }, 1);
         assert!(matches!(
             apply(&domain_in(DomainState::Shutoff), &cp()),
             Err(Error::OperationUnsupported(_))
@@ -794,20 +663,11 @@ mod tests {
         let running = domain_in(DomainState::Running);
         let with_cp = apply(&running, &cp()).unwrap().domain.unwrap();
         assert_eq!(with_cp.checkpoints.len(), 1);
-        assert!(matches!(
-            apply(&with_cp, &cp()),
-            Err(Error::MomentExists(_))
-        ));
+        assert!(matches!(apply(&with_cp, &cp()), Err(Error::MomentExists(_))));
         let snap = Op::SnapshotCreate(MomentDef::default(), 0, 1);
-        assert!(matches!(
-            apply(&with_cp, &snap),
-            Err(Error::OperationUnsupported(_))
-        ));
+        assert!(matches!(apply(&with_cp, &snap), Err(Error::OperationUnsupported(_))));
         let mut diskless = running.clone();
         diskless.def = Arc::new(def("d", false));
-        assert!(matches!(
-            apply(&diskless, &cp()),
-            Err(Error::ConfigUnsupported(_))
-        ));
+        assert!(matches!(apply(&diskless, &cp()), Err(Error::ConfigUnsupported(_))));
     }
 }

@@ -1,44 +1,76 @@
-//! The rvirtd binary: flags, tracing, signals, sockets; everything else is `rvirtd::serve`.
+//! The rvirtd binary: flags and config file, tracing, signals, sockets; everything else is
+//! `rvirtd::serve`.
 
 use anyhow::Context;
 use clap::Parser;
-use rvirtd::{Listener, config::Config};
+use rvirtd::Listener;
+use rvirtd::config::{Config, LogFormat, RawConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
+use tracing_subscriber::{EnvFilter, reload};
 
-/// rvirt's domain management daemon: serves the rvirt.v1 gRPC API on a unix socket (and on TCP
-/// when asked), with the in-memory `test` driver.
+/// rvirt's domain management daemon. Serves the rvirt.v1 gRPC API (plus gRPC health checking and
+/// server reflection) on a unix socket, and on TCP when asked, with the in-memory `test` driver.
+///
+/// Flags override the config file, which overrides the defaults. SIGTERM or SIGINT stop it
+/// cleanly; SIGHUP re-reads the config file's log_filter.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, long_about)]
 struct Args {
-    /// Folder for persistent state [default: /var/lib/rvirt as root, else $XDG_STATE_HOME/rvirt]
+    /// Config file (TOML; keys as the long flags with '_' for '-')
+    /// [default: /etc/rvirt/rvirtd.toml as root, else $XDG_CONFIG_HOME/rvirt/rvirtd.toml, if present]
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Folder for persistent state: domain configs, metadata, counters
+    /// [default: /var/lib/rvirt as root, else $XDG_STATE_HOME/rvirt]
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
-    /// Unix socket to serve on [default: /run/rvirt/rvirt-sock as root, else $XDG_RUNTIME_DIR/rvirt/rvirt-sock]
+    /// Folder for runtime status of active domains; its emptying means the host rebooted
+    /// [default: the socket's folder]
+    #[arg(long, value_name = "DIR")]
+    runtime_dir: Option<PathBuf>,
+    /// Unix socket to serve on
+    /// [default: /run/rvirt/rvirt-sock as root, else $XDG_RUNTIME_DIR/rvirt/rvirt-sock]
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
-    /// Also serve on this TCP address (e.g. 127.0.0.1:16510); unauthenticated, keep it on loopback
+    /// Also serve on this TCP address, e.g. 127.0.0.1:16510 (no authentication: keep it on loopback)
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Option<SocketAddr>,
+    /// Log lines as text or as one JSON object each [default: text]
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+    /// Log filter, RUST_LOG syntax (e.g. "info", "rvirtd=debug") [default: $RUST_LOG, else info]
+    #[arg(long, value_name = "FILTER")]
+    log_filter: Option<String>,
+    /// Seconds a stopping daemon waits for in-flight calls [default: 10]
+    #[arg(long, value_name = "SECONDS")]
+    shutdown_timeout_secs: Option<u64>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let args = Args::parse();
-    let mut config = Config::defaults();
-    if let Some(dir) = args.state_dir {
-        config.state_dir = dir;
+    let config_path = args.config.clone().or_else(RawConfig::default_path);
+    let file = match &config_path {
+        Some(path) => RawConfig::read(path)?,
+        None => RawConfig::default(),
+    };
+    let flags = RawConfig {
+        state_dir: args.state_dir,
+        runtime_dir: args.runtime_dir,
+        socket: args.socket,
+        listen: args.listen,
+        log_filter: args.log_filter.or_else(|| std::env::var("RUST_LOG").ok().filter(|f| !f.is_empty())),
+        log_format: args.log_format,
+        max_message_bytes: None,
+        shutdown_timeout_secs: args.shutdown_timeout_secs,
+    };
+    let config = Config::resolve(file.overlay(flags))?;
+    let filter = init_tracing(&config)?;
+    if let Some(path) = &config_path {
+        tracing::info!(config = %path.display(), "read config file");
     }
-    if let Some(socket) = args.socket {
-        config.socket = socket;
-    }
-    config.listen = args.listen.or(config.listen);
 
     let mut listeners = vec![Listener::Unix(bind_unix(&config.socket)?)];
     if let Some(address) = config.listen {
@@ -49,46 +81,77 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
+    tokio::spawn(handle_signals(shutdown.clone(), filter, config_path));
     let socket = config.socket.clone();
     let result = rvirtd::serve(listeners, config, shutdown).await;
     let _ = std::fs::remove_file(&socket);
+    if let Err(error) = &result {
+        tracing::error!("{error:#}");
+    }
     result
+}
+
+type FilterHandle = reload::Handle<EnvFilter, tracing_subscriber::Registry>;
+
+fn init_tracing(config: &Config) -> anyhow::Result<FilterHandle> {
+    use tracing_subscriber::prelude::*;
+    let (filter, handle) = reload::Layer::new(EnvFilter::try_new(&config.log_filter)?);
+    let registry = tracing_subscriber::registry().with(filter);
+    match config.log_format {
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).init(),
+        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json().with_current_span(true)).init(),
+    }
+    Ok(handle)
 }
 
 /// Binds the unix socket, creating its folder and replacing a stale socket file left by a daemon
 /// that died; a socket someone still answers on is an error.
 fn bind_unix(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create socket folder {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create socket folder {}", dir.display()))?;
     }
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            anyhow::bail!(
-                "another daemon is already serving on {}; stop it or pick another --socket",
-                path.display()
-            );
+            anyhow::bail!("another daemon is already serving on {}; stop it or pick another --socket", path.display());
         }
-        std::fs::remove_file(path)
-            .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+        std::fs::remove_file(path).with_context(|| format!("cannot remove stale socket {}", path.display()))?;
     }
-    tokio::net::UnixListener::bind(path)
-        .with_context(|| format!("cannot listen on {}", path.display()))
+    tokio::net::UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))
 }
 
-async fn stop_on_signal(shutdown: CancellationToken) {
+/// SIGTERM/SIGINT: stop. SIGHUP: reload what can be reloaded (the log filter) and say so.
+async fn handle_signals(shutdown: CancellationToken, filter: FilterHandle, config_path: Option<PathBuf>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
         tracing::error!("cannot install signal handlers");
         return;
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); break }
+            _ = hup.recv() => reload(&filter, config_path.as_deref()),
+        }
     }
     shutdown.cancel();
+}
+
+fn reload(filter: &FilterHandle, config_path: Option<&Path>) {
+    let Some(path) = config_path else {
+        tracing::info!("SIGHUP: no config file to reload; nothing changed");
+        return;
+    };
+    let new_filter = RawConfig::read(path).and_then(|raw| {
+        let text = raw.log_filter.unwrap_or_else(|| "info".into());
+        Ok((EnvFilter::try_new(&text)?, text))
+    });
+    match new_filter {
+        Ok((new, text)) => match filter.reload(new) {
+            Ok(()) => tracing::info!(log_filter = %text, "SIGHUP: reloaded the log filter; other settings need a restart"),
+            Err(error) => tracing::error!(%error, "SIGHUP: cannot swap the log filter"),
+        },
+        Err(error) => tracing::error!("SIGHUP: kept the old settings: {error:#}"),
+    }
 }

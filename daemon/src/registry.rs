@@ -18,8 +18,6 @@ use uuid::Uuid;
 pub struct View {
     /// How many changes produced this view; strictly increasing.
     pub generation: u64,
-    /// The id the next started domain gets: ids are never reused.
-    pub next_id: i32,
     /// Every domain, ordered by UUID.
     domains: imbl::OrdMap<Uuid, Arc<Domain>>,
     /// Name -> UUID, for every domain.
@@ -53,9 +51,7 @@ impl View {
 
     /// The domain with this exact name.
     pub fn by_name(&self, name: &str) -> Option<&Arc<Domain>> {
-        self.by_name
-            .get(name)
-            .and_then(|uuid| self.domains.get(uuid))
+        self.by_name.get(name).and_then(|uuid| self.domains.get(uuid))
     }
 
     /// The active domain with this id.
@@ -100,18 +96,14 @@ impl View {
 
     /// Names of inactive domains, in UUID order, at most `max`.
     pub fn inactive_names(&self, max: usize) -> Vec<String> {
-        self.iter()
-            .filter(|d| !d.is_active())
-            .take(max)
-            .map(|d| d.name().to_owned())
-            .collect()
+        self.iter().filter(|d| !d.is_active()).take(max).map(|d| d.name().to_owned()).collect()
     }
 
     /// Applies one change, checking the index invariants: a name belongs to one UUID, an id to
     /// one active domain.
-    fn apply(&mut self, uuid: Uuid, change: Change) -> Result<Option<Arc<Domain>>> {
+    fn apply(&mut self, uuid: Uuid, change: &Change) -> Result<Option<Arc<Domain>>> {
         let old = self.domains.get(&uuid).cloned();
-        let Some(mut domain) = change.domain else {
+        let Some(domain) = &change.domain else {
             if let Some(old) = old {
                 self.unindex(&old);
                 self.domains.remove(&uuid);
@@ -122,22 +114,18 @@ impl View {
         if let Some(holder) = self.by_name.get(domain.name())
             && *holder != uuid
         {
-            return Err(Error::NameTaken {
-                name: domain.name().to_owned(),
-                uuid: *holder,
-            });
+            return Err(Error::NameTaken { name: domain.name().to_owned(), uuid: *holder });
         }
-        if change.started {
-            domain.id = self.next_id;
-            self.next_id = self
-                .next_id
-                .checked_add(1)
-                .ok_or_else(|| Error::Driver("domain ids exhausted".into()))?;
+        if domain.is_active()
+            && let Some(holder) = self.by_id.get(&domain.id)
+            && *holder != uuid
+        {
+            return Err(Error::Driver(format!("domain id {} is already in use", domain.id)));
         }
         if let Some(old) = &old {
             self.unindex(old);
         }
-        let domain = Arc::new(domain);
+        let domain = Arc::new(domain.clone());
         self.by_name.insert(domain.name().to_owned(), uuid);
         if domain.is_active() {
             self.by_id.insert(domain.id, uuid);
@@ -155,66 +143,39 @@ impl View {
 }
 
 impl Registry {
-    /// A registry holding `domains`, at `generation`, handing out ids from `next_id`.
-    pub fn new(
-        domains: impl IntoIterator<Item = Domain>,
-        generation: u64,
-        next_id: i32,
-    ) -> Result<Self> {
-        let mut view = View {
-            generation,
-            next_id: next_id.max(1),
-            ..View::default()
-        };
+    /// A registry holding `domains`, at `generation`.
+    pub fn new(domains: impl IntoIterator<Item = Domain>, generation: u64) -> Result<Self> {
+        let mut view = View { generation, ..View::default() };
         for domain in domains {
-            view.next_id = view.next_id.max(domain.id.saturating_add(1));
             let uuid = domain.uuid();
             if view.domains.contains_key(&uuid) {
-                return Err(Error::UuidTaken {
-                    name: domain.name().to_owned(),
-                    uuid,
-                });
+                return Err(Error::UuidTaken { name: domain.name().to_owned(), uuid });
             }
-            if domain.is_active() && view.by_id.contains_key(&domain.id) {
-                return Err(Error::InvalidArg(format!(
-                    "two domains hold id {}",
-                    domain.id
-                )));
-            }
-            view.apply(
-                uuid,
-                Change {
-                    domain: Some(domain),
-                    started: false,
-                },
-            )?;
+            view.apply(uuid, &Change { domain: Some(domain), started: false })?;
         }
-        Ok(Registry {
-            current: RwLock::new(Arc::new(view)),
-        })
+        Ok(Registry { current: RwLock::new(Arc::new(view)) })
     }
 
     /// The current view: one consistent snapshot of every domain. O(1); the lock is held only
     /// for the `Arc` clone.
     pub fn view(&self) -> Arc<View> {
-        self.current
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.current.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
-    /// Commits one change to the domain `uuid` as one new generation.
-    pub fn commit(&self, uuid: Uuid, change: Change) -> Result<Committed> {
-        let mut current = self
-            .current
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    /// Commits one change to the domain `uuid` as one new generation, unless that generation
+    /// would pass `ceiling` (the highest one reserved on disk): then `Ok(None)`, and the caller
+    /// reserves more and tries again.
+    pub fn commit(&self, uuid: Uuid, change: &Change, ceiling: u64) -> Result<Option<Committed>> {
+        let mut current = self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if current.generation >= ceiling {
+            return Ok(None);
+        }
         let mut next = View::clone(&current);
         let domain = next.apply(uuid, change)?;
         next.generation += 1;
         let generation = next.generation;
         *current = Arc::new(next);
-        Ok(Committed { generation, domain })
+        Ok(Some(Committed { generation, domain }))
     }
 }
 
@@ -228,37 +189,28 @@ mod tests {
         let xml = format!(
             "<domain type='test'><name>{name}</name><memory>1</memory><os><type>hvm</type></os></domain>"
         );
-        Domain::new(
-            Arc::new(DomainDef::parse(&xml, &ParseDefaults { arch: "i686" }).unwrap()),
-            true,
-        )
+        Domain::new(Arc::new(DomainDef::parse(&xml, &ParseDefaults { arch: "i686" }).unwrap()), true)
     }
 
-    fn started(mut domain: Domain) -> Change {
+    fn started(mut domain: Domain, id: i32) -> Change {
         domain.state = DomainState::Running;
-        Change {
-            domain: Some(domain),
-            started: true,
-        }
+        domain.id = id;
+        Change { domain: Some(domain), started: true }
+    }
+
+    fn commit(registry: &Registry, uuid: Uuid, change: Change) -> Result<Committed> {
+        registry.commit(uuid, &change, u64::MAX).map(Option::unwrap)
     }
 
     #[test]
     fn indexes_follow_every_change_and_old_views_stay_as_they_were() {
-        let registry = Registry::new([], 0, 1).unwrap();
+        let registry = Registry::new([], 0).unwrap();
         let a = domain("a");
         let uuid = a.uuid();
-        let defined = registry
-            .commit(
-                uuid,
-                Change {
-                    domain: Some(a.clone()),
-                    started: false,
-                },
-            )
-            .unwrap();
+        let defined = commit(&registry, uuid, Change { domain: Some(a.clone()), started: false }).unwrap();
         assert_eq!(defined.generation, 1);
         let before_start = registry.view();
-        let run = registry.commit(uuid, started(a.clone())).unwrap();
+        let run = commit(&registry, uuid, started(a.clone(), 1)).unwrap();
         assert_eq!(run.domain.unwrap().id, 1);
         let view = registry.view();
         assert_eq!(view.by_id(1).unwrap().name(), "a");
@@ -267,42 +219,23 @@ mod tests {
         // The snapshot taken earlier is untouched.
         assert_eq!(before_start.by_name("a").unwrap().id, -1);
         assert!(before_start.by_id(1).is_none());
-        // Ids are never reused, even after the domain is removed.
-        registry
-            .commit(
-                uuid,
-                Change {
-                    domain: None,
-                    started: false,
-                },
-            )
-            .unwrap();
+        // An id is held by one active domain at a time.
         let b = domain("b");
-        assert_eq!(
-            registry
-                .commit(b.uuid(), started(b))
-                .unwrap()
-                .domain
-                .unwrap()
-                .id,
-            2
-        );
+        assert!(commit(&registry, b.uuid(), started(b.clone(), 1)).is_err());
+        commit(&registry, uuid, Change { domain: None, started: false }).unwrap();
+        assert_eq!(commit(&registry, b.uuid(), started(b, 1)).unwrap().domain.unwrap().id, 1);
         assert!(registry.view().by_name("a").is_none());
+        // No generation passes the reserved ceiling.
+        let generation = registry.view().generation;
+        assert!(registry.commit(uuid, &Change { domain: None, started: false }, generation).unwrap().is_none());
     }
 
     #[test]
     fn a_name_never_maps_to_two_uuids() {
-        let registry = Registry::new([domain("a")], 5, 1).unwrap();
+        let registry = Registry::new([domain("a")], 5).unwrap();
         let imposter = domain("a");
-        let err = registry
-            .commit(
-                imposter.uuid(),
-                Change {
-                    domain: Some(imposter),
-                    started: false,
-                },
-            )
-            .unwrap_err();
+        let err =
+            commit(&registry, imposter.uuid(), Change { domain: Some(imposter), started: false }).unwrap_err();
         assert!(matches!(err, Error::NameTaken { .. }));
         assert_eq!((registry.view().generation, registry.view().len()), (5, 1));
     }

@@ -41,14 +41,8 @@ const VIRT_TYPES: &[&str] = &[
 /// libvirt's virDomainOSType names.
 const OS_TYPES: &[&str] = &["hvm", "xen", "linux", "exe", "uml"];
 const POWEROFF_ACTIONS: &[&str] = &["destroy", "restart", "preserve", "rename-restart"];
-const CRASH_ACTIONS: &[&str] = &[
-    "destroy",
-    "restart",
-    "preserve",
-    "rename-restart",
-    "coredump-destroy",
-    "coredump-restart",
-];
+const CRASH_ACTIONS: &[&str] =
+    &["destroy", "restart", "preserve", "rename-restart", "coredump-destroy", "coredump-restart"];
 const CLOCK_OFFSETS: &[&str] = &["utc", "localtime", "timezone", "variable", "absolute"];
 
 /// A domain definition: the parsed, validated, defaults-filled form of domain XML.
@@ -132,27 +126,22 @@ impl DomainDef {
                 root.tag_name().name()
             )));
         }
-        let virt_type = root
-            .attribute("type")
-            .ok_or_else(|| Error::Xml("missing domain type attribute".into()))?;
+        let virt_type =
+            root.attribute("type").ok_or_else(|| Error::Xml("missing domain type attribute".into()))?;
         if !VIRT_TYPES.contains(&virt_type) {
             return Err(Error::Xml(format!("invalid domain type '{virt_type}'")));
         }
-        let name = child_text(root, "name")
-            .ok_or_else(|| Error::Xml("missing name information".into()))?;
+        let name = child_text(root, "name").ok_or_else(|| Error::Xml("missing name information".into()))?;
         check_name(&name)?;
         let uuid = match child_text(root, "uuid") {
-            Some(text) => {
-                parse_uuid(&text).ok_or_else(|| Error::Xml("malformed uuid element".into()))?
-            }
+            Some(text) => parse_uuid(&text).ok_or_else(|| Error::Xml("malformed uuid element".into()))?,
             None => Uuid::new_v4(),
         };
         let memory_kib = match child(root, "memory") {
             Some(node) => parse_memory(node)?,
             None => {
                 return Err(Error::Xml(
-                    "Memory size must be specified via <memory> or in the <numa> configuration"
-                        .into(),
+                    "Memory size must be specified via <memory> or in the <numa> configuration".into(),
                 ));
             }
         };
@@ -177,13 +166,9 @@ impl DomainDef {
         if !OS_TYPES.contains(&os_type) {
             return Err(Error::Xml(format!("unknown OS type '{os_type}'")));
         }
-        let arch = os_type_node
-            .and_then(|node| node.attribute("arch"))
-            .unwrap_or(defaults.arch);
+        let arch = os_type_node.and_then(|node| node.attribute("arch")).unwrap_or(defaults.arch);
         check_token("arch", arch)?;
-        let machine = os_type_node
-            .and_then(|node| node.attribute("machine"))
-            .map(str::to_owned);
+        let machine = os_type_node.and_then(|node| node.attribute("machine")).map(str::to_owned);
         let mut boot: Vec<String> = os
             .into_iter()
             .flat_map(|os| os.children().filter(|n| n.has_tag_name("boot")))
@@ -198,9 +183,7 @@ impl DomainDef {
         if boot.is_empty() && os_type == "hvm" {
             boot.push("hd".into());
         }
-        let clock_offset = child(root, "clock")
-            .and_then(|n| n.attribute("offset"))
-            .unwrap_or("utc");
+        let clock_offset = child(root, "clock").and_then(|n| n.attribute("offset")).unwrap_or("utc");
         if !CLOCK_OFFSETS.contains(&clock_offset) {
             return Err(Error::Xml(format!("unknown clock offset '{clock_offset}'")));
         }
@@ -259,11 +242,7 @@ impl DomainDef {
             let _ = writeln!(out, "  <description>{}</description>", escape(description));
         }
         let _ = writeln!(out, "  <memory unit='KiB'>{}</memory>", self.memory_kib);
-        let _ = writeln!(
-            out,
-            "  <currentMemory unit='KiB'>{}</currentMemory>",
-            self.current_memory_kib
-        );
+        let _ = writeln!(out, "  <currentMemory unit='KiB'>{}</currentMemory>", self.current_memory_kib);
         let _ = writeln!(out, "  <vcpu placement='static'>{}</vcpu>", self.vcpus);
         out.push_str("  <os>\n");
         let _ = write!(out, "    <type arch='{}'", escape(&self.arch));
@@ -281,21 +260,13 @@ impl DomainDef {
         let _ = writeln!(out, "  <on_crash>{}</on_crash>", self.on_crash);
         out.push_str("  <devices>\n");
         for disk in &self.disks {
-            let _ = writeln!(
-                out,
-                "    <disk type='{}' device='{}'>",
-                disk.disk_type, disk.device
-            );
+            let _ = writeln!(out, "    <disk type='{}' device='{}'>", disk.disk_type, disk.device);
             if let Some(source) = &disk.source {
                 let attr = source_attribute(&disk.disk_type);
                 let _ = writeln!(out, "      <source {attr}='{}'/>", escape(source));
             }
-            let _ = writeln!(
-                out,
-                "      <target dev='{}' bus='{}'/>",
-                escape(&disk.target_dev),
-                disk.target_bus
-            );
+            let _ =
+                writeln!(out, "      <target dev='{}' bus='{}'/>", escape(&disk.target_dev), disk.target_bus);
             out.push_str("    </disk>\n");
         }
         out.push_str("  </devices>\n</domain>\n");
@@ -318,10 +289,7 @@ impl MomentDef {
         if let Some(name) = &name {
             check_name(name)?;
         }
-        Ok(MomentDef {
-            name,
-            description: child_text(root, "description").unwrap_or_default(),
-        })
+        Ok(MomentDef { name, description: child_text(root, "description").unwrap_or_default() })
     }
 }
 
@@ -338,9 +306,7 @@ pub fn parse_uuid(text: &str) -> Option<Uuid> {
         let low = chars.next()?.to_digit(16)?;
         *byte = (high * 16 + low) as u8;
     }
-    chars
-        .all(char::is_whitespace)
-        .then(|| Uuid::from_bytes(bytes))
+    chars.all(char::is_whitespace).then(|| Uuid::from_bytes(bytes))
 }
 
 /// Checks a domain, snapshot or checkpoint name.
@@ -349,10 +315,7 @@ pub fn check_name(name: &str) -> Result<()> {
         return Err(Error::Xml("name must not be empty".into()));
     }
     if name.len() > MAX_NAME_BYTES {
-        return Err(Error::Xml(format!(
-            "name is {} bytes long, the limit is {MAX_NAME_BYTES}",
-            name.len()
-        )));
+        return Err(Error::Xml(format!("name is {} bytes long, the limit is {MAX_NAME_BYTES}", name.len())));
     }
     if name.contains('/') {
         return Err(Error::Xml(format!("name {name} cannot contain '/'")));
@@ -400,22 +363,14 @@ fn child_text(node: Node<'_, '_>, name: &str) -> Option<String> {
 fn check_token(what: &str, value: &str) -> Result<()> {
     let valid = !value.is_empty()
         && value.len() <= 64
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::Xml(format!("invalid {what} '{value}'")))
-    }
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if valid { Ok(()) } else { Err(Error::Xml(format!("invalid {what} '{value}'"))) }
 }
 
 /// `<memory unit=…>N</memory>` in KiB, rounded up, as libvirt's virDomainParseMemory.
 fn parse_memory(node: Node<'_, '_>) -> Result<u64> {
     let text = node.text().unwrap_or("").trim();
-    let value: u64 = text
-        .parse()
-        .map_err(|_| Error::Xml(format!("invalid memory value '{text}'")))?;
+    let value: u64 = text.parse().map_err(|_| Error::Xml(format!("invalid memory value '{text}'")))?;
     let unit = node.attribute("unit").unwrap_or("KiB");
     let scale: u64 = match unit {
         "b" | "bytes" => 1,
@@ -452,9 +407,7 @@ fn parse_disk(node: Node<'_, '_>) -> Result<Disk> {
     check_token("disk target", target_dev)?;
     let source = child(node, "source").and_then(|s| s.attribute(source_attribute(disk_type)));
     if source.is_none() && device == "disk" {
-        return Err(Error::Xml(format!(
-            "missing source information for device {target_dev}"
-        )));
+        return Err(Error::Xml(format!("missing source information for device {target_dev}")));
     }
     let target_bus = match target.and_then(|t| t.attribute("bus")) {
         Some(bus @ ("ide" | "scsi" | "virtio" | "xen" | "usb" | "sata" | "sd" | "fdc")) => bus,
@@ -465,9 +418,7 @@ fn parse_disk(node: Node<'_, '_>) -> Result<Disk> {
         None if target_dev.starts_with("xvd") => "xen",
         None if target_dev.starts_with("fd") => "fdc",
         None => {
-            return Err(Error::Xml(format!(
-                "cannot infer the bus of disk {target_dev}"
-            )));
+            return Err(Error::Xml(format!("cannot infer the bus of disk {target_dev}")));
         }
     };
     Ok(Disk {
@@ -534,10 +485,7 @@ mod tests {
     fn uuid_parsing_is_as_lenient_as_libvirt() {
         let uuid = parse_uuid("11111111-2222-3333-4444-555555555555").unwrap();
         assert_eq!(parse_uuid("11111111222233334444555555555555"), Some(uuid));
-        assert_eq!(
-            parse_uuid("  11 11 11 11-2222-3333-4444-555555555555 \n"),
-            Some(uuid)
-        );
+        assert_eq!(parse_uuid("  11 11 11 11-2222-3333-4444-555555555555 \n"), Some(uuid));
         assert_eq!(
             parse_uuid("11111111-2222-3333-4444-55555555555A"),
             parse_uuid("11111111-2222-3333-4444-55555555555a")
@@ -557,9 +505,7 @@ mod tests {
     #[test]
     fn memory_units_round_up_to_kib() {
         let parse = |mem: &str| {
-            let xml = format!(
-                "<domain type='test'><name>a</name>{mem}<os><type>hvm</type></os></domain>"
-            );
+            let xml = format!("<domain type='test'><name>a</name>{mem}<os><type>hvm</type></os></domain>");
             DomainDef::parse(&xml, &DEFAULTS).map(|def| (def.memory_kib, def.current_memory_kib))
         };
         assert_eq!(parse("<memory unit='b'>1025</memory>").unwrap(), (2, 2));
@@ -568,10 +514,7 @@ mod tests {
             (976563, 976563)
         );
         assert_eq!(parse("<memory>1024</memory>").unwrap(), (1024, 1024));
-        assert!(matches!(
-            parse("<memory unit='parsec'>1</memory>"),
-            Err(Error::Xml(_))
-        ));
+        assert!(matches!(parse("<memory unit='parsec'>1</memory>"), Err(Error::Xml(_))));
         assert!(matches!(parse(""), Err(Error::Xml(_))));
     }
 
@@ -589,10 +532,7 @@ mod tests {
             "<network><name>ab</name></network>",
         ];
         for xml in bad {
-            assert!(
-                matches!(DomainDef::parse(xml, &DEFAULTS), Err(Error::Xml(_))),
-                "{xml}"
-            );
+            assert!(matches!(DomainDef::parse(xml, &DEFAULTS), Err(Error::Xml(_))), "{xml}");
         }
     }
 

@@ -10,8 +10,7 @@ pub mod v1 {
 }
 
 /// The encoded `FileDescriptorSet` of the contract, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/rvirt_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rvirt_descriptor.bin"));
 
 /// The `domain` field of every error's google.rpc.ErrorInfo detail.
 pub const ERROR_DOMAIN: &str = "rvirt.v1";

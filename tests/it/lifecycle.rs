@@ -19,12 +19,7 @@ where
 {
     let before = conn.list_all_domains(ListFlags::empty()).await.unwrap();
     let err = op().await.expect_err("should be refused");
-    assert_eq!(
-        (err.code, err.libvirt_name.as_str()),
-        (code, libvirt_name),
-        "{}",
-        err.message
-    );
+    assert_eq!((err.code, err.libvirt_name.as_str()), (code, libvirt_name), "{}", err.message);
     let after = conn.list_all_domains(ListFlags::empty()).await.unwrap();
     assert_eq!(after, before, "a refused call changed the registry");
 }
@@ -102,23 +97,16 @@ async fn forbidden_transitions_are_failed_precondition_and_change_nothing() {
     // Undefine refusals.
     run.managed_save().await.unwrap();
     refused(conn, fp, invalid, || run.undefine(UndefineFlags::empty())).await;
-    off.snapshot_create_xml("<domainsnapshot/>", 0)
-        .await
-        .unwrap();
+    off.snapshot_create_xml("<domainsnapshot/>", 0).await.unwrap();
     refused(conn, fp, invalid, || off.undefine(UndefineFlags::empty())).await;
     // Snapshots and checkpoints exclude each other; checkpoints need an active domain.
     refused(conn, fp, "VIR_ERR_OPERATION_UNSUPPORTED", || {
         run.checkpoint_create_xml("<domaincheckpoint/>", 0)
     })
     .await;
-    paused
-        .checkpoint_create_xml("<domaincheckpoint><name>c</name></domaincheckpoint>", 0)
-        .await
-        .unwrap();
-    refused(conn, fp, "VIR_ERR_OPERATION_UNSUPPORTED", || {
-        paused.snapshot_create_xml("<domainsnapshot/>", 0)
-    })
-    .await;
+    paused.checkpoint_create_xml("<domaincheckpoint><name>c</name></domaincheckpoint>", 0).await.unwrap();
+    refused(conn, fp, "VIR_ERR_OPERATION_UNSUPPORTED", || paused.snapshot_create_xml("<domainsnapshot/>", 0))
+        .await;
     refused(conn, Code::AlreadyExists, "VIR_ERR_DOM_EXIST", || {
         paused.checkpoint_create_xml("<domaincheckpoint><name>c</name></domaincheckpoint>", 0)
     })
@@ -159,25 +147,14 @@ async fn ids_start_at_one_grow_on_every_start_and_are_never_reused() {
 #[tokio::test]
 async fn every_change_bumps_the_generation_by_one_and_reports_the_result() {
     let daemon = start_daemon().await;
-    let (_, g0) = daemon
-        .client
-        .count_all_domains(ListFlags::empty())
-        .await
-        .unwrap();
-    let change = daemon
-        .client
-        .define_xml(&domain_xml("a", 1), 0)
-        .await
-        .unwrap();
+    let (_, g0) = daemon.client.count_all_domains(ListFlags::empty()).await.unwrap();
+    let change = daemon.client.define_xml(&domain_xml("a", 1), 0).await.unwrap();
     assert_eq!(change.generation, g0 + 1);
     let dom = daemon.client.domain(change.domain.clone().unwrap().domain);
     let started = dom.create().await.unwrap();
     assert_eq!(started.generation, g0 + 2);
     let summary = started.domain.unwrap();
-    assert_eq!(
-        (summary.state, summary.reason, summary.domain.id),
-        (DomainState::Running, 1, 1)
-    );
+    assert_eq!((summary.state, summary.reason, summary.domain.id), (DomainState::Running, 1, 1));
     dom.destroy().await.unwrap();
     let removed = dom.undefine(UndefineFlags::empty()).await.unwrap();
     assert_eq!((removed.generation, removed.domain), (g0 + 4, None));
@@ -190,25 +167,13 @@ async fn undefine_of_a_running_domain_leaves_it_running_as_transient() {
     let dom = define(&daemon.client, "a", 1).await;
     dom.create().await.unwrap();
     dom.set_autostart(true).await.unwrap();
-    let change = dom
-        .undefine(UndefineFlags::empty())
-        .await
-        .unwrap()
-        .domain
-        .unwrap();
+    let change = dom.undefine(UndefineFlags::empty()).await.unwrap().domain.unwrap();
     assert!(!change.persistent && change.state == DomainState::Running);
-    let transient = daemon
-        .client
-        .list_all_domains(ListFlags::TRANSIENT)
-        .await
-        .unwrap();
+    let transient = daemon.client.list_all_domains(ListFlags::TRANSIENT).await.unwrap();
     assert_eq!(transient.domains.len(), 1);
     assert!(!dom.is_persistent().await.unwrap());
     dom.destroy().await.unwrap();
-    assert_eq!(
-        daemon.client.lookup_by_name("a").await.unwrap_err().kind,
-        rvirt::ErrorKind::NoDomain
-    );
+    assert_eq!(daemon.client.lookup_by_name("a").await.unwrap_err().kind, rvirt::ErrorKind::NoDomain);
     daemon.stop().await;
 }
 
@@ -220,26 +185,12 @@ async fn define_and_create_conflicts() {
     // Same name, other UUID; same UUID, other name.
     let other_uuid = domain_xml("a", 2);
     let err = conn.define_xml(&other_uuid, 0).await.unwrap_err();
-    assert_eq!(
-        (err.code, err.libvirt_name.as_str()),
-        (Code::AlreadyExists, "VIR_ERR_DOM_EXIST")
-    );
+    assert_eq!((err.code, err.libvirt_name.as_str()), (Code::AlreadyExists, "VIR_ERR_DOM_EXIST"));
     let renamed = domain_xml("b", 1);
-    assert_eq!(
-        conn.define_xml(&renamed, 0).await.unwrap_err().code,
-        Code::AlreadyExists
-    );
-    assert_eq!(
-        conn.create_xml(&renamed, 0).await.unwrap_err().code,
-        Code::AlreadyExists
-    );
+    assert_eq!(conn.define_xml(&renamed, 0).await.unwrap_err().code, Code::AlreadyExists);
+    assert_eq!(conn.create_xml(&renamed, 0).await.unwrap_err().code, Code::AlreadyExists);
     // CreateXML over the inactive persistent domain starts it and keeps it persistent.
-    let started = conn
-        .create_xml(&domain_xml("a", 1), 0)
-        .await
-        .unwrap()
-        .domain
-        .unwrap();
+    let started = conn.create_xml(&domain_xml("a", 1), 0).await.unwrap().domain.unwrap();
     assert!(started.persistent && started.state == DomainState::Running);
     let err = conn.create_xml(&domain_xml("a", 1), 0).await.unwrap_err();
     assert_eq!(err.code, Code::FailedPrecondition);
@@ -247,19 +198,9 @@ async fn define_and_create_conflicts() {
     let titled = domain_xml("a", 1).replace("<memory", "<title>new</title><memory");
     conn.define_xml(&titled, 0).await.unwrap();
     assert!(!dom.get_xml_desc(0).await.unwrap().contains("<title>"));
-    assert!(
-        dom.get_xml_desc(rvirt::flags::XML_INACTIVE)
-            .await
-            .unwrap()
-            .contains("<title>new</title>")
-    );
+    assert!(dom.get_xml_desc(rvirt::flags::XML_INACTIVE).await.unwrap().contains("<title>new</title>"));
     dom.destroy().await.unwrap();
-    assert!(
-        dom.get_xml_desc(0)
-            .await
-            .unwrap()
-            .contains("<title>new</title>")
-    );
+    assert!(dom.get_xml_desc(0).await.unwrap().contains("<title>new</title>"));
     daemon.stop().await;
 }
 
@@ -296,10 +237,7 @@ async fn xml_round_trips() {
     daemon.client.define_xml(&formatted, 0).await.unwrap();
     assert_eq!(dom.get_xml_desc(0).await.unwrap(), formatted);
     let info = dom.get_info().await.unwrap();
-    assert_eq!(
-        (info.max_memory_kib, info.memory_kib, info.vcpus),
-        (1048576, 524288, 4)
-    );
+    assert_eq!((info.max_memory_kib, info.memory_kib, info.vcpus), (1048576, 524288, 4));
     assert_eq!(info.os_type, "linux");
     daemon.stop().await;
 }
@@ -318,55 +256,28 @@ async fn snapshots_and_checkpoints() {
     let snapshots = dom.list_all_snapshots().await.unwrap();
     assert_eq!(snapshots[2].parent, "s2");
     assert!(snapshots[2].current && snapshots[0].state == "shutoff");
-    dom.snapshot_delete("s3", MomentDeleteFlags::empty())
-        .await
-        .unwrap();
-    let current: Vec<String> = dom
-        .list_all_snapshots()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|s| s.current)
-        .map(|s| s.name)
-        .collect();
+    dom.snapshot_delete("s3", MomentDeleteFlags::empty()).await.unwrap();
+    let current: Vec<String> =
+        dom.list_all_snapshots().await.unwrap().into_iter().filter(|s| s.current).map(|s| s.name).collect();
     assert_eq!(current, ["s2"]);
-    dom.snapshot_delete("s1", MomentDeleteFlags::CHILDREN)
-        .await
-        .unwrap();
+    dom.snapshot_delete("s1", MomentDeleteFlags::CHILDREN).await.unwrap();
     assert_eq!(dom.snapshot_num().await.unwrap(), 0);
     // HALT stops a running domain: SHUTOFF/FROM_SNAPSHOT.
     dom.create().await.unwrap();
-    dom.snapshot_create_xml("<domainsnapshot/>", rvirt::flags::SNAPSHOT_CREATE_HALT)
-        .await
-        .unwrap();
+    dom.snapshot_create_xml("<domainsnapshot/>", rvirt::flags::SNAPSHOT_CREATE_HALT).await.unwrap();
     assert_eq!(dom.get_state().await.unwrap(), (DomainState::Shutoff, 7));
-    dom.undefine(UndefineFlags::SNAPSHOTS_METADATA)
-        .await
-        .unwrap();
+    dom.undefine(UndefineFlags::SNAPSHOTS_METADATA).await.unwrap();
     // Checkpoints: running domain with a disk; they survive stopping.
     let cp = define(&daemon.client, "c", 2).await;
     cp.create().await.unwrap();
-    cp.checkpoint_create_xml("<domaincheckpoint><name>c1</name></domaincheckpoint>", 0)
-        .await
-        .unwrap();
-    cp.checkpoint_create_xml("<domaincheckpoint><name>c2</name></domaincheckpoint>", 0)
-        .await
-        .unwrap();
+    cp.checkpoint_create_xml("<domaincheckpoint><name>c1</name></domaincheckpoint>", 0).await.unwrap();
+    cp.checkpoint_create_xml("<domaincheckpoint><name>c2</name></domaincheckpoint>", 0).await.unwrap();
     cp.destroy().await.unwrap();
-    let with = daemon
-        .client
-        .list_all_domains(ListFlags::HAS_CHECKPOINT)
-        .await
-        .unwrap();
+    let with = daemon.client.list_all_domains(ListFlags::HAS_CHECKPOINT).await.unwrap();
     assert_eq!(with.domains.len(), 1);
     let checkpoints = cp.list_all_checkpoints().await.unwrap();
-    assert_eq!(
-        (checkpoints.len(), checkpoints[1].parent.as_str()),
-        (2, "c1")
-    );
-    cp.checkpoint_delete("c1", MomentDeleteFlags::CHILDREN_ONLY)
-        .await
-        .unwrap();
+    assert_eq!((checkpoints.len(), checkpoints[1].parent.as_str()), (2, "c1"));
+    cp.checkpoint_delete("c1", MomentDeleteFlags::CHILDREN_ONLY).await.unwrap();
     assert_eq!(cp.list_all_checkpoints().await.unwrap().len(), 1);
     daemon.stop().await;
 }

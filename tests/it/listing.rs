@@ -30,11 +30,7 @@ fn combinations() -> Vec<Attrs> {
                 continue;
             }
             let states: &[DomainState] = if active {
-                &[
-                    DomainState::Running,
-                    DomainState::Paused,
-                    DomainState::PmSuspended,
-                ]
+                &[DomainState::Running, DomainState::Paused, DomainState::PmSuspended]
             } else {
                 &[DomainState::Shutoff]
             };
@@ -44,8 +40,7 @@ fn combinations() -> Vec<Attrs> {
                         continue;
                     }
                     for autostart in [false, true] {
-                        for (snapshot, checkpoint) in [(false, false), (true, false), (false, true)]
-                        {
+                        for (snapshot, checkpoint) in [(false, false), (true, false), (false, true)] {
                             all.push(Attrs {
                                 active,
                                 persistent,
@@ -77,14 +72,10 @@ async fn build(conn: &Connection, name: &str, n: u32, attrs: Attrs) {
         dom.create().await.unwrap();
     }
     if attrs.checkpoint {
-        dom.checkpoint_create_xml("<domaincheckpoint><name>cp</name></domaincheckpoint>", 0)
-            .await
-            .unwrap();
+        dom.checkpoint_create_xml("<domaincheckpoint><name>cp</name></domaincheckpoint>", 0).await.unwrap();
     }
     if attrs.snapshot {
-        dom.snapshot_create_xml("<domainsnapshot><name>snap</name></domainsnapshot>", 0)
-            .await
-            .unwrap();
+        dom.snapshot_create_xml("<domainsnapshot><name>snap</name></domainsnapshot>", 0).await.unwrap();
     }
     if !attrs.active && dom.is_active().await.unwrap() {
         if attrs.managed_save {
@@ -107,10 +98,7 @@ async fn build(conn: &Connection, name: &str, n: u32, attrs: Attrs) {
 /// and whether any of them holds for the domain.
 fn oracle(flags: u32, a: &Attrs) -> bool {
     let bit = |n: u32| flags & (1 << n) != 0;
-    let other = !matches!(
-        a.state,
-        DomainState::Running | DomainState::Paused | DomainState::Shutoff
-    );
+    let other = !matches!(a.state, DomainState::Running | DomainState::Paused | DomainState::Shutoff);
     let groups: [&[(bool, bool)]; 7] = [
         &[(bit(0), a.active), (bit(1), !a.active)],
         &[(bit(2), a.persistent), (bit(3), !a.persistent)],
@@ -126,11 +114,7 @@ fn oracle(flags: u32, a: &Attrs) -> bool {
         &[(bit(14), a.checkpoint), (bit(15), !a.checkpoint)],
     ];
     groups.iter().all(|group| {
-        let requested: Vec<bool> = group
-            .iter()
-            .filter(|(set, _)| *set)
-            .map(|(_, holds)| *holds)
-            .collect();
+        let requested: Vec<bool> = group.iter().filter(|(set, _)| *set).map(|(_, holds)| *holds).collect();
         requested.is_empty() || requested.contains(&true)
     })
 }
@@ -138,41 +122,20 @@ fn oracle(flags: u32, a: &Attrs) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_flag_value_matches_the_oracle() {
     let daemon = start_daemon().await;
-    let fixture: Vec<(String, Attrs)> = combinations()
-        .into_iter()
-        .enumerate()
-        .map(|(i, attrs)| (format!("dom{i:02}"), attrs))
-        .collect();
+    let fixture: Vec<(String, Attrs)> =
+        combinations().into_iter().enumerate().map(|(i, attrs)| (format!("dom{i:02}"), attrs)).collect();
     assert_eq!(fixture.len(), 48);
     for (i, (name, attrs)) in fixture.iter().enumerate() {
         build(&daemon.client, name, i as u32, *attrs).await;
     }
     // The fixture is what it was meant to be, attribute by attribute.
-    let all = daemon
-        .client
-        .list_all_domains(ListFlags::empty())
-        .await
-        .unwrap();
+    let all = daemon.client.list_all_domains(ListFlags::empty()).await.unwrap();
     assert_eq!(all.domains.len(), fixture.len());
     for (name, a) in &fixture {
         let d = all.domains.iter().find(|d| d.domain.name == *name).unwrap();
-        let seen = (
-            d.domain.id != -1,
-            d.persistent,
-            d.state,
-            d.has_managed_save,
-            d.autostart,
-        );
-        assert_eq!(
-            seen,
-            (a.active, a.persistent, a.state, a.managed_save, a.autostart),
-            "{name}"
-        );
-        assert_eq!(
-            (d.snapshot_count > 0, d.checkpoint_count > 0),
-            (a.snapshot, a.checkpoint),
-            "{name}"
-        );
+        let seen = (d.domain.id != -1, d.persistent, d.state, d.has_managed_save, d.autostart);
+        assert_eq!(seen, (a.active, a.persistent, a.state, a.managed_save, a.autostart), "{name}");
+        assert_eq!((d.snapshot_count > 0, d.checkpoint_count > 0), (a.snapshot, a.checkpoint), "{name}");
     }
     let generation = all.generation;
 
@@ -184,34 +147,18 @@ async fn every_flag_value_matches_the_oracle() {
         tasks.push(tokio::spawn(async move {
             let mut checked = 0u32;
             for flags in (worker..=0xFFFF).step_by(workers as usize) {
-                let request = rvirt::proto::ListAllDomainsRequest {
-                    flags,
-                    count_only: false,
-                };
+                let request = rvirt::proto::ListAllDomainsRequest { flags, count_only: false };
                 let listing = conn.list_all_domains_raw(request).await.unwrap();
                 assert_eq!(listing.generation, generation, "listing changed nothing");
-                let got: Vec<&str> = listing
-                    .domains
-                    .iter()
-                    .map(|d| d.domain.name.as_str())
-                    .collect();
+                let got: Vec<&str> = listing.domains.iter().map(|d| d.domain.name.as_str()).collect();
                 let unique: BTreeSet<&str> = got.iter().copied().collect();
-                assert_eq!(
-                    unique.len(),
-                    got.len(),
-                    "flags {flags:#06x}: a domain listed twice"
-                );
-                let want: BTreeSet<&str> = fixture
-                    .iter()
-                    .filter(|(_, a)| oracle(flags, a))
-                    .map(|(n, _)| n.as_str())
-                    .collect();
+                assert_eq!(unique.len(), got.len(), "flags {flags:#06x}: a domain listed twice");
+                let want: BTreeSet<&str> =
+                    fixture.iter().filter(|(_, a)| oracle(flags, a)).map(|(n, _)| n.as_str()).collect();
                 assert_eq!(unique, want, "flags {flags:#06x}");
                 if flags % 16 == 0 {
-                    let (count, _) = conn
-                        .count_all_domains(ListFlags::from_bits_retain(flags))
-                        .await
-                        .unwrap();
+                    let (count, _) =
+                        conn.count_all_domains(ListFlags::from_bits_retain(flags)).await.unwrap();
                     assert_eq!(count, want.len() as u64, "count-only, flags {flags:#06x}");
                 }
                 checked += 1;
@@ -230,81 +177,36 @@ async fn every_flag_value_matches_the_oracle() {
 #[tokio::test]
 async fn unknown_bits_are_invalid_argument_and_change_nothing() {
     let daemon = start_daemon_tcp().await;
-    daemon
-        .client
-        .define_xml(&domain_xml("a", 1), 0)
-        .await
-        .unwrap();
-    let before = daemon
-        .client
-        .list_all_domains(ListFlags::empty())
-        .await
-        .unwrap();
+    daemon.client.define_xml(&domain_xml("a", 1), 0).await.unwrap();
+    let before = daemon.client.list_all_domains(ListFlags::empty()).await.unwrap();
     let mut bad: Vec<u32> = (16..32).map(|bit| 1u32 << bit).collect();
     bad.extend([0x1_0003, 0xFFFF_FFFF, 0x8000_0001]);
     for flags in bad {
         for count_only in [false, true] {
             let request = rvirt::proto::ListAllDomainsRequest { flags, count_only };
-            let err = daemon
-                .client
-                .list_all_domains_raw(request)
-                .await
-                .unwrap_err();
+            let err = daemon.client.list_all_domains_raw(request).await.unwrap_err();
             assert_eq!(err.code, Code::InvalidArgument, "{flags:#x}");
             assert_eq!(err.libvirt_name, "VIR_ERR_INVALID_ARG");
             let unknown = flags & !0xFFFF;
-            assert!(
-                err.message.contains(&format!("{unknown:#x}")),
-                "{}",
-                err.message
-            );
+            assert!(err.message.contains(&format!("{unknown:#x}")), "{}", err.message);
         }
     }
-    assert_eq!(
-        daemon
-            .client
-            .list_all_domains(ListFlags::empty())
-            .await
-            .unwrap(),
-        before
-    );
+    assert_eq!(daemon.client.list_all_domains(ListFlags::empty()).await.unwrap(), before);
     daemon.stop().await;
 }
 
 #[tokio::test]
 async fn impossible_combinations_are_empty_not_errors() {
     let daemon = start_daemon().await;
-    let dom = daemon
-        .client
-        .define_xml(&domain_xml("a", 1), 0)
-        .await
-        .unwrap();
-    daemon
-        .client
-        .domain(dom.domain.unwrap().domain)
-        .create()
-        .await
-        .unwrap();
-    daemon
-        .client
-        .define_xml(&domain_xml("b", 2), 0)
-        .await
-        .unwrap();
+    let dom = daemon.client.define_xml(&domain_xml("a", 1), 0).await.unwrap();
+    daemon.client.domain(dom.domain.unwrap().domain).create().await.unwrap();
+    daemon.client.define_xml(&domain_xml("b", 2), 0).await.unwrap();
     for flags in [
         ListFlags::INACTIVE | ListFlags::TRANSIENT,
         ListFlags::ACTIVE | ListFlags::SHUTOFF,
         ListFlags::INACTIVE | ListFlags::OTHER,
     ] {
-        assert!(
-            daemon
-                .client
-                .list_all_domains(flags)
-                .await
-                .unwrap()
-                .domains
-                .is_empty(),
-            "{flags:?}"
-        );
+        assert!(daemon.client.list_all_domains(flags).await.unwrap().domains.is_empty(), "{flags:?}");
     }
     daemon.stop().await;
 }

@@ -16,22 +16,14 @@ async fn assert_refused<T: std::fmt::Debug>(
 ) {
     let status = result.expect_err(what);
     assert_eq!(status.code(), code, "{what}: {}", status.message());
-    let (count, now) = daemon
-        .client
-        .count_all_domains(rvirt::ListFlags::empty())
-        .await
-        .unwrap();
+    let (count, now) = daemon.client.count_all_domains(rvirt::ListFlags::empty()).await.unwrap();
     assert_eq!((count, now), (1, generation), "{what} changed the registry");
 }
 
 #[tokio::test]
 async fn bad_input_is_refused_and_changes_nothing() {
     let daemon = start_daemon().await;
-    let change = daemon
-        .client
-        .define_xml(&domain_xml("a", 1), 0)
-        .await
-        .unwrap();
+    let change = daemon.client.define_xml(&domain_xml("a", 1), 0).await.unwrap();
     let generation = change.generation;
     let uuid = change.domain.unwrap().domain.uuid.to_string();
     let mut rpc = daemon.client.rpc();
@@ -45,11 +37,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
         generation,
         invalid,
         "define flags",
-        rpc.domain_define_xml(proto::DomainDefineXmlRequest {
-            xml: domain_xml("b", 2),
-            flags: 2,
-        })
-        .await,
+        rpc.domain_define_xml(proto::DomainDefineXmlRequest { xml: domain_xml("b", 2), flags: 2 }).await,
     )
     .await;
     assert_refused(
@@ -57,11 +45,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
         generation,
         invalid,
         "create-xml flags",
-        rpc.domain_create_xml(proto::DomainCreateXmlRequest {
-            xml: domain_xml("b", 2),
-            flags: 1,
-        })
-        .await,
+        rpc.domain_create_xml(proto::DomainCreateXmlRequest { xml: domain_xml("b", 2), flags: 1 }).await,
     )
     .await;
     assert_refused(
@@ -69,11 +53,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
         generation,
         invalid,
         "create flags",
-        rpc.domain_create(proto::DomainCreateRequest {
-            uuid: u(),
-            flags: bit,
-        })
-        .await,
+        rpc.domain_create(proto::DomainCreateRequest { uuid: u(), flags: bit }).await,
     )
     .await;
     assert_refused(
@@ -81,11 +61,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
         generation,
         invalid,
         "destroy flags",
-        rpc.domain_destroy(proto::DomainDestroyRequest {
-            uuid: u(),
-            flags: bit,
-        })
-        .await,
+        rpc.domain_destroy(proto::DomainDestroyRequest { uuid: u(), flags: bit }).await,
     )
     .await;
     assert_refused(
@@ -93,11 +69,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
         generation,
         invalid,
         "undefine nvram flag",
-        rpc.domain_undefine(proto::DomainUndefineRequest {
-            uuid: u(),
-            flags: 4,
-        })
-        .await,
+        rpc.domain_undefine(proto::DomainUndefineRequest { uuid: u(), flags: 4 }).await,
     )
     .await;
     assert_refused(
@@ -105,11 +77,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
         generation,
         invalid,
         "managed save flags",
-        rpc.domain_managed_save(proto::DomainManagedSaveRequest {
-            uuid: u(),
-            flags: bit,
-        })
-        .await,
+        rpc.domain_managed_save(proto::DomainManagedSaveRequest { uuid: u(), flags: bit }).await,
     )
     .await;
     assert_refused(
@@ -143,11 +111,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
         generation,
         invalid,
         "xml flags",
-        rpc.domain_get_xml_desc(proto::DomainGetXmlDescRequest {
-            uuid: u(),
-            flags: 8,
-        })
-        .await,
+        rpc.domain_get_xml_desc(proto::DomainGetXmlDescRequest { uuid: u(), flags: 8 }).await,
     )
     .await;
     assert_refused(
@@ -176,36 +140,13 @@ async fn bad_input_is_refused_and_changes_nothing() {
         "<domain type='test'><name>b</name><uuid>not-a-uuid</uuid><memory>1</memory><os><type>hvm</type></os></domain>",
         "<network><name>b</name></network>",
     ] {
-        let request = proto::DomainDefineXmlRequest {
-            xml: xml.into(),
-            flags: 0,
-        };
-        assert_refused(
-            &daemon,
-            generation,
-            invalid,
-            xml,
-            rpc.domain_define_xml(request).await,
-        )
-        .await;
-        let request = proto::DomainCreateXmlRequest {
-            xml: xml.into(),
-            flags: 0,
-        };
-        assert_refused(
-            &daemon,
-            generation,
-            invalid,
-            xml,
-            rpc.domain_create_xml(request).await,
-        )
-        .await;
+        let request = proto::DomainDefineXmlRequest { xml: xml.into(), flags: 0 };
+        assert_refused(&daemon, generation, invalid, xml, rpc.domain_define_xml(request).await).await;
+        let request = proto::DomainCreateXmlRequest { xml: xml.into(), flags: 0 };
+        assert_refused(&daemon, generation, invalid, xml, rpc.domain_create_xml(request).await).await;
     }
-    let request = proto::DomainSnapshotCreateXmlRequest {
-        uuid: u(),
-        xml: "<domainsnapshot>".into(),
-        flags: 0,
-    };
+    let request =
+        proto::DomainSnapshotCreateXmlRequest { uuid: u(), xml: "<domainsnapshot>".into(), flags: 0 };
     assert_refused(
         &daemon,
         generation,
@@ -222,76 +163,29 @@ async fn bad_input_is_refused_and_changes_nothing() {
             "<domain type='test'><name>{name}</name><memory>1</memory><os><type>hvm</type></os></domain>"
         );
         let request = proto::DomainDefineXmlRequest { xml, flags: 0 };
-        assert_refused(
-            &daemon,
-            generation,
-            invalid,
-            "bad name",
-            rpc.domain_define_xml(request).await,
-        )
-        .await;
+        assert_refused(&daemon, generation, invalid, "bad name", rpc.domain_define_xml(request).await).await;
     }
     for name in ["", huge.as_str()] {
         let request = proto::LookupDomainByNameRequest { name: name.into() };
-        assert_refused(
-            &daemon,
-            generation,
-            invalid,
-            "lookup name",
-            rpc.lookup_domain_by_name(request).await,
-        )
-        .await;
+        assert_refused(&daemon, generation, invalid, "lookup name", rpc.lookup_domain_by_name(request).await)
+            .await;
     }
 
     // UUIDs: malformed ones are INVALID_ARGUMENT, well-formed unknown ones NOT_FOUND.
-    for bad in [
-        "",
-        "zzz",
-        "{52540000-0000-4000-8000-000000000001}",
-        "52540000-0000-4000-8000-00000000000",
-        &huge,
-    ] {
-        let request = proto::LookupDomainByUuidRequest {
-            uuid: bad.to_string(),
-        };
-        assert_refused(
-            &daemon,
-            generation,
-            invalid,
-            "lookup uuid",
-            rpc.lookup_domain_by_uuid(request).await,
-        )
-        .await;
-        let request = proto::DomainCreateRequest {
-            uuid: bad.to_string(),
-            flags: 0,
-        };
-        assert_refused(
-            &daemon,
-            generation,
-            invalid,
-            "create uuid",
-            rpc.domain_create(request).await,
-        )
-        .await;
+    for bad in
+        ["", "zzz", "{52540000-0000-4000-8000-000000000001}", "52540000-0000-4000-8000-00000000000", &huge]
+    {
+        let request = proto::LookupDomainByUuidRequest { uuid: bad.to_string() };
+        assert_refused(&daemon, generation, invalid, "lookup uuid", rpc.lookup_domain_by_uuid(request).await)
+            .await;
+        let request = proto::DomainCreateRequest { uuid: bad.to_string(), flags: 0 };
+        assert_refused(&daemon, generation, invalid, "create uuid", rpc.domain_create(request).await).await;
     }
     let unknown = "52540000-0000-4000-8000-0000000000ff".to_string();
-    let request = proto::DomainCreateRequest {
-        uuid: unknown.clone(),
-        flags: 0,
-    };
-    assert_refused(
-        &daemon,
-        generation,
-        Code::NotFound,
-        "unknown uuid",
-        rpc.domain_create(request).await,
-    )
-    .await;
-    let request = proto::DomainSetAutostartRequest {
-        uuid: unknown,
-        autostart: true,
-    };
+    let request = proto::DomainCreateRequest { uuid: unknown.clone(), flags: 0 };
+    assert_refused(&daemon, generation, Code::NotFound, "unknown uuid", rpc.domain_create(request).await)
+        .await;
+    let request = proto::DomainSetAutostartRequest { uuid: unknown, autostart: true };
     assert_refused(
         &daemon,
         generation,
@@ -302,11 +196,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
     .await;
 
     // Snapshot and checkpoint names.
-    let request = proto::DomainSnapshotDeleteRequest {
-        uuid: u(),
-        name: String::new(),
-        flags: 0,
-    };
+    let request = proto::DomainSnapshotDeleteRequest { uuid: u(), name: String::new(), flags: 0 };
     assert_refused(
         &daemon,
         generation,
@@ -315,11 +205,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
         rpc.domain_snapshot_delete(request).await,
     )
     .await;
-    let request = proto::DomainCheckpointDeleteRequest {
-        uuid: u(),
-        name: huge.clone(),
-        flags: 0,
-    };
+    let request = proto::DomainCheckpointDeleteRequest { uuid: u(), name: huge.clone(), flags: 0 };
     assert_refused(
         &daemon,
         generation,

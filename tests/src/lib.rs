@@ -32,9 +32,7 @@ pub async fn start_daemon() -> TestDaemon {
 pub async fn start_daemon_tcp() -> TestDaemon {
     let dir = tempfile::tempdir().expect("temporary folder");
     let config = Config::for_test(dir.path());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind tcp");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind tcp");
     let uri = format!("tcp://{}", listener.local_addr().expect("local address"));
     start(vec![Listener::Tcp(listener)], config, uri, dir).await
 }
@@ -42,26 +40,15 @@ pub async fn start_daemon_tcp() -> TestDaemon {
 async fn start(listeners: Vec<Listener>, config: Config, uri: String, dir: TempDir) -> TestDaemon {
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(rvirtd::serve(listeners, config, shutdown.clone()));
-    let client = rvirt::Connection::open(&uri)
-        .await
-        .expect("connect to the test daemon");
-    TestDaemon {
-        client,
-        uri,
-        shutdown,
-        server,
-        dir,
-    }
+    let client = rvirt::Connection::open(&uri).await.expect("connect to the test daemon");
+    TestDaemon { client, uri, shutdown, server, dir }
 }
 
 impl TestDaemon {
     /// Stops the daemon and waits until it has.
     pub async fn stop(self) {
         self.shutdown.cancel();
-        self.server
-            .await
-            .expect("server task")
-            .expect("server result");
+        self.server.await.expect("server task").expect("server result");
     }
 
     /// The daemon's temporary folder.
@@ -75,16 +62,8 @@ impl TestDaemon {
 pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/it-<hash> -> target/<profile>/<name>
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target folder")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run the tests with `cargo test --workspace`",
-        path.display()
-    );
+    let path = exe.parent().and_then(Path::parent).expect("target folder").join(name);
+    assert!(path.exists(), "{} is not built: run the tests with `cargo test --workspace`", path.display());
     path
 }
 

@@ -25,35 +25,19 @@ fn check(root: &Path) -> anyhow::Result<Vec<String>> {
     for dir in ["proto", "daemon", "client", "xtask", "tests"] {
         for file in rust_files(&root.join(dir))? {
             let text = std::fs::read_to_string(&file)?;
-            let shown = file
-                .strip_prefix(root)
-                .unwrap_or(&file)
-                .display()
-                .to_string();
+            let shown = file.strip_prefix(root).unwrap_or(&file).display().to_string();
             if !text.starts_with("//!") {
-                problems.push(format!(
-                    "{shown}: does not open with a //! comment saying what it holds"
-                ));
+                problems.push(format!("{shown}: does not open with a //! comment saying what it holds"));
             }
             if dir == "daemon" {
-                if text
-                    .lines()
-                    .any(|line| line.trim_start().starts_with("println!"))
-                {
-                    problems.push(format!(
-                        "{shown}: println! in daemon code; log with tracing"
-                    ));
+                if text.lines().any(|line| line.trim_start().starts_with("println!")) {
+                    problems.push(format!("{shown}: println! in daemon code; log with tracing"));
                 }
-                let module = file
-                    .file_stem()
-                    .and_then(|s| s.to_str())
-                    .unwrap_or_default();
-                let is_module = file.starts_with(root.join("daemon/src"))
-                    && !matches!(module, "lib" | "main" | "mod");
+                let module = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+                let is_module =
+                    file.starts_with(root.join("daemon/src")) && !matches!(module, "lib" | "main" | "mod");
                 if is_module && !architecture.contains(&format!("`{module}`")) {
-                    problems.push(format!(
-                        "{shown}: module `{module}` is not in ARCHITECTURE.md's code map"
-                    ));
+                    problems.push(format!("{shown}: module `{module}` is not in ARCHITECTURE.md's code map"));
                 }
             }
         }
@@ -65,9 +49,7 @@ fn rust_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
-        {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
             let path = entry?.path();
             if path.is_dir() {
                 pending.push(path);

@@ -9,11 +9,7 @@ use uuid::Uuid;
 
 /// The handle message for a domain as it is now.
 pub fn handle(domain: &Domain) -> v1::Domain {
-    v1::Domain {
-        uuid: domain.uuid().to_string(),
-        name: domain.name().to_owned(),
-        id: domain.id,
-    }
+    v1::Domain { uuid: domain.uuid().to_string(), name: domain.name().to_owned(), id: domain.id }
 }
 
 /// The proto state.
@@ -69,10 +65,7 @@ pub fn checkpoint(checkpoint: &Checkpoint) -> v1::DomainCheckpoint {
 /// A UUID field, parsed as libvirt's virUUIDParse does.
 pub fn uuid(text: &str) -> Result<Uuid> {
     if text.len() > 64 {
-        return Err(Error::InvalidArg(format!(
-            "uuid is {} bytes long; a UUID has 36",
-            text.len()
-        )));
+        return Err(Error::InvalidArg(format!("uuid is {} bytes long; a UUID has 36", text.len())));
     }
     xml::parse_uuid(text).ok_or_else(|| Error::InvalidArg(format!("invalid UUID '{text}'")))
 }

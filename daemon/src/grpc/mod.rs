@@ -3,6 +3,7 @@
 
 pub mod convert;
 pub mod status;
+pub mod trace;
 
 use crate::domains::Domains;
 use crate::error::{DomainRef, Error};
@@ -29,9 +30,7 @@ impl Service {
 
     async fn operate(&self, uuid: &str, op: Op) -> ChangeReply {
         let uuid = convert::uuid(uuid)?;
-        Ok(Response::new(convert::change(
-            self.domains.operate(uuid, op).await?,
-        )))
+        Ok(Response::new(convert::change(self.domains.operate(uuid, op).await?)))
     }
 
     fn domain(&self, uuid: &str) -> Result<Arc<crate::domain::Domain>, Error> {
@@ -62,11 +61,8 @@ impl DomainService for Service {
                 generation: view.generation,
             });
         }
-        let domains: Vec<v1::DomainSummary> = view
-            .iter()
-            .filter(|d| filter.matches(d))
-            .map(|d| convert::summary(d))
-            .collect();
+        let domains: Vec<v1::DomainSummary> =
+            view.iter().filter(|d| filter.matches(d)).map(|d| convert::summary(d)).collect();
         reply(v1::ListAllDomainsResponse {
             count: domains.len() as u64,
             domains,
@@ -74,23 +70,13 @@ impl DomainService for Service {
         })
     }
 
-    async fn num_of_domains(
-        &self,
-        _: Request<v1::NumOfDomainsRequest>,
-    ) -> Reply<v1::NumOfDomainsResponse> {
-        reply(v1::NumOfDomainsResponse {
-            count: self.domains.view().num_active() as u32,
-        })
+    async fn num_of_domains(&self, _: Request<v1::NumOfDomainsRequest>) -> Reply<v1::NumOfDomainsResponse> {
+        reply(v1::NumOfDomainsResponse { count: self.domains.view().num_active() as u32 })
     }
 
-    async fn list_domains(
-        &self,
-        request: Request<v1::ListDomainsRequest>,
-    ) -> Reply<v1::ListDomainsResponse> {
+    async fn list_domains(&self, request: Request<v1::ListDomainsRequest>) -> Reply<v1::ListDomainsResponse> {
         let max = convert::max_count(request.get_ref().max_ids, "maxids in virConnectListDomains")?;
-        reply(v1::ListDomainsResponse {
-            ids: self.domains.view().active_ids(max),
-        })
+        reply(v1::ListDomainsResponse { ids: self.domains.view().active_ids(max) })
     }
 
     async fn num_of_defined_domains(
@@ -98,22 +84,16 @@ impl DomainService for Service {
         _: Request<v1::NumOfDefinedDomainsRequest>,
     ) -> Reply<v1::NumOfDefinedDomainsResponse> {
         let view = self.domains.view();
-        reply(v1::NumOfDefinedDomainsResponse {
-            count: (view.len() - view.num_active()) as u32,
-        })
+        reply(v1::NumOfDefinedDomainsResponse { count: (view.len() - view.num_active()) as u32 })
     }
 
     async fn list_defined_domains(
         &self,
         request: Request<v1::ListDefinedDomainsRequest>,
     ) -> Reply<v1::ListDefinedDomainsResponse> {
-        let max = convert::max_count(
-            request.get_ref().max_names,
-            "maxnames in virConnectListDefinedDomains",
-        )?;
-        reply(v1::ListDefinedDomainsResponse {
-            names: self.domains.view().inactive_names(max),
-        })
+        let max =
+            convert::max_count(request.get_ref().max_names, "maxnames in virConnectListDefinedDomains")?;
+        reply(v1::ListDefinedDomainsResponse { names: self.domains.view().inactive_names(max) })
     }
 
     async fn lookup_domain_by_id(
@@ -122,16 +102,11 @@ impl DomainService for Service {
     ) -> Reply<v1::LookupDomainResponse> {
         let id = request.get_ref().id;
         if id < 0 {
-            return Err(Error::InvalidArg(
-                "id in virDomainLookupByID must be zero or greater".into(),
-            )
-            .into());
+            return Err(Error::InvalidArg("id in virDomainLookupByID must be zero or greater".into()).into());
         }
         let view = self.domains.view();
         let domain = view.by_id(id).ok_or(Error::NoDomain(DomainRef::Id(id)))?;
-        reply(v1::LookupDomainResponse {
-            domain: Some(convert::handle(domain)),
-        })
+        reply(v1::LookupDomainResponse { domain: Some(convert::handle(domain)) })
     }
 
     async fn lookup_domain_by_name(
@@ -140,12 +115,8 @@ impl DomainService for Service {
     ) -> Reply<v1::LookupDomainResponse> {
         let name = convert::name(&request.get_ref().name)?;
         let view = self.domains.view();
-        let domain = view
-            .by_name(name)
-            .ok_or_else(|| Error::NoDomain(DomainRef::Name(name.to_owned())))?;
-        reply(v1::LookupDomainResponse {
-            domain: Some(convert::handle(domain)),
-        })
+        let domain = view.by_name(name).ok_or_else(|| Error::NoDomain(DomainRef::Name(name.to_owned())))?;
+        reply(v1::LookupDomainResponse { domain: Some(convert::handle(domain)) })
     }
 
     async fn lookup_domain_by_uuid(
@@ -153,23 +124,17 @@ impl DomainService for Service {
         request: Request<v1::LookupDomainByUuidRequest>,
     ) -> Reply<v1::LookupDomainResponse> {
         let domain = self.domain(&request.get_ref().uuid)?;
-        reply(v1::LookupDomainResponse {
-            domain: Some(convert::handle(&domain)),
-        })
+        reply(v1::LookupDomainResponse { domain: Some(convert::handle(&domain)) })
     }
 
     async fn domain_define_xml(&self, request: Request<v1::DomainDefineXmlRequest>) -> ChangeReply {
         let request = request.get_ref();
-        reply(convert::change(
-            self.domains.define_xml(&request.xml, request.flags).await?,
-        ))
+        reply(convert::change(self.domains.define_xml(&request.xml, request.flags).await?))
     }
 
     async fn domain_create_xml(&self, request: Request<v1::DomainCreateXmlRequest>) -> ChangeReply {
         let request = request.get_ref();
-        reply(convert::change(
-            self.domains.create_xml(&request.xml, request.flags).await?,
-        ))
+        reply(convert::change(self.domains.create_xml(&request.xml, request.flags).await?))
     }
 
     async fn domain_create(&self, request: Request<v1::DomainCreateRequest>) -> ChangeReply {
@@ -183,11 +148,7 @@ impl DomainService for Service {
     }
 
     async fn domain_destroy(&self, request: Request<v1::DomainDestroyRequest>) -> ChangeReply {
-        Error::check_flags(
-            request.get_ref().flags,
-            flags::DESTROY_GRACEFUL,
-            "virDomainDestroyFlags",
-        )?;
+        Error::check_flags(request.get_ref().flags, flags::DESTROY_GRACEFUL, "virDomainDestroyFlags")?;
         self.operate(&request.get_ref().uuid, Op::Destroy).await
     }
 
@@ -206,19 +167,11 @@ impl DomainService for Service {
             flags::UNDEFINE_MANAGED_SAVE | flags::UNDEFINE_SNAPSHOTS_METADATA,
             "virDomainUndefineFlags",
         )?;
-        self.operate(&request.get_ref().uuid, Op::Undefine(undefine_flags))
-            .await
+        self.operate(&request.get_ref().uuid, Op::Undefine(undefine_flags)).await
     }
 
-    async fn domain_managed_save(
-        &self,
-        request: Request<v1::DomainManagedSaveRequest>,
-    ) -> ChangeReply {
-        Error::check_flags(
-            request.get_ref().flags,
-            flags::MANAGED_SAVE_ALL,
-            "virDomainManagedSave",
-        )?;
+    async fn domain_managed_save(&self, request: Request<v1::DomainManagedSaveRequest>) -> ChangeReply {
+        Error::check_flags(request.get_ref().flags, flags::MANAGED_SAVE_ALL, "virDomainManagedSave")?;
         self.operate(&request.get_ref().uuid, Op::ManagedSave).await
     }
 
@@ -228,9 +181,7 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainHasManagedSaveImageResponse> {
         Error::check_flags(request.get_ref().flags, 0, "virDomainHasManagedSaveImage")?;
         let domain = self.domain(&request.get_ref().uuid)?;
-        reply(v1::DomainHasManagedSaveImageResponse {
-            has_managed_save: domain.has_managed_save,
-        })
+        reply(v1::DomainHasManagedSaveImageResponse { has_managed_save: domain.has_managed_save })
     }
 
     async fn domain_managed_save_remove(
@@ -238,28 +189,18 @@ impl DomainService for Service {
         request: Request<v1::DomainManagedSaveRemoveRequest>,
     ) -> ChangeReply {
         Error::check_flags(request.get_ref().flags, 0, "virDomainManagedSaveRemove")?;
-        self.operate(&request.get_ref().uuid, Op::ManagedSaveRemove)
-            .await
+        self.operate(&request.get_ref().uuid, Op::ManagedSaveRemove).await
     }
 
-    async fn domain_set_autostart(
-        &self,
-        request: Request<v1::DomainSetAutostartRequest>,
-    ) -> ChangeReply {
-        self.operate(
-            &request.get_ref().uuid,
-            Op::SetAutostart(request.get_ref().autostart),
-        )
-        .await
+    async fn domain_set_autostart(&self, request: Request<v1::DomainSetAutostartRequest>) -> ChangeReply {
+        self.operate(&request.get_ref().uuid, Op::SetAutostart(request.get_ref().autostart)).await
     }
 
     async fn domain_get_autostart(
         &self,
         request: Request<v1::DomainGetAutostartRequest>,
     ) -> Reply<v1::DomainGetAutostartResponse> {
-        reply(v1::DomainGetAutostartResponse {
-            autostart: self.domain(&request.get_ref().uuid)?.autostart,
-        })
+        reply(v1::DomainGetAutostartResponse { autostart: self.domain(&request.get_ref().uuid)?.autostart })
     }
 
     async fn domain_pm_suspend_for_duration(
@@ -269,9 +210,7 @@ impl DomainService for Service {
         let request = request.get_ref();
         Error::check_flags(request.flags, 0, "virDomainPMSuspendForDuration")?;
         if request.target > 2 {
-            return Err(
-                Error::InvalidArg(format!("unknown suspend target {}", request.target)).into(),
-            );
+            return Err(Error::InvalidArg(format!("unknown suspend target {}", request.target)).into());
         }
         if request.duration != 0 {
             // As the QEMU driver: guests cannot be told when to wake up.
@@ -291,10 +230,7 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainGetStateResponse> {
         Error::check_flags(request.get_ref().flags, 0, "virDomainGetState")?;
         let domain = self.domain(&request.get_ref().uuid)?;
-        reply(v1::DomainGetStateResponse {
-            state: convert::state(domain.state),
-            reason: domain.reason,
-        })
+        reply(v1::DomainGetStateResponse { state: convert::state(domain.state), reason: domain.reason })
     }
 
     async fn domain_get_info(
@@ -337,18 +273,14 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainIsActiveRequest>,
     ) -> Reply<v1::DomainIsActiveResponse> {
-        reply(v1::DomainIsActiveResponse {
-            active: self.domain(&request.get_ref().uuid)?.is_active(),
-        })
+        reply(v1::DomainIsActiveResponse { active: self.domain(&request.get_ref().uuid)?.is_active() })
     }
 
     async fn domain_is_persistent(
         &self,
         request: Request<v1::DomainIsPersistentRequest>,
     ) -> Reply<v1::DomainIsPersistentResponse> {
-        reply(v1::DomainIsPersistentResponse {
-            persistent: self.domain(&request.get_ref().uuid)?.persistent,
-        })
+        reply(v1::DomainIsPersistentResponse { persistent: self.domain(&request.get_ref().uuid)?.persistent })
     }
 
     async fn domain_snapshot_create_xml(
@@ -357,11 +289,7 @@ impl DomainService for Service {
     ) -> ChangeReply {
         let request = request.get_ref();
         let uuid = convert::uuid(&request.uuid)?;
-        reply(convert::change(
-            self.domains
-                .create_moment(uuid, &request.xml, request.flags, true)
-                .await?,
-        ))
+        reply(convert::change(self.domains.create_moment(uuid, &request.xml, request.flags, true).await?))
     }
 
     async fn domain_list_all_snapshots(
@@ -371,11 +299,8 @@ impl DomainService for Service {
         Error::check_flags(request.get_ref().flags, 0, "virDomainListAllSnapshots")?;
         let domain = self.domain(&request.get_ref().uuid)?;
         let current = domain.current_snapshot.as_deref();
-        let snapshots = domain
-            .snapshots
-            .iter()
-            .map(|s| convert::snapshot(s, current == Some(s.name.as_str())))
-            .collect();
+        let snapshots =
+            domain.snapshots.iter().map(|s| convert::snapshot(s, current == Some(s.name.as_str()))).collect();
         reply(v1::DomainListAllSnapshotsResponse { snapshots })
     }
 
@@ -385,27 +310,14 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainSnapshotNumResponse> {
         Error::check_flags(request.get_ref().flags, 0, "virDomainSnapshotNum")?;
         let domain = self.domain(&request.get_ref().uuid)?;
-        reply(v1::DomainSnapshotNumResponse {
-            count: domain.snapshots.len() as u32,
-        })
+        reply(v1::DomainSnapshotNumResponse { count: domain.snapshots.len() as u32 })
     }
 
-    async fn domain_snapshot_delete(
-        &self,
-        request: Request<v1::DomainSnapshotDeleteRequest>,
-    ) -> ChangeReply {
+    async fn domain_snapshot_delete(&self, request: Request<v1::DomainSnapshotDeleteRequest>) -> ChangeReply {
         let request = request.get_ref();
-        Error::check_flags(
-            request.flags,
-            flags::MOMENT_DELETE_ALL,
-            "virDomainSnapshotDelete",
-        )?;
+        Error::check_flags(request.flags, flags::MOMENT_DELETE_ALL, "virDomainSnapshotDelete")?;
         let name = convert::moment_name(&request.name)?;
-        self.operate(
-            &request.uuid,
-            Op::SnapshotDelete(name.to_owned(), request.flags),
-        )
-        .await
+        self.operate(&request.uuid, Op::SnapshotDelete(name.to_owned(), request.flags)).await
     }
 
     async fn domain_checkpoint_create_xml(
@@ -414,11 +326,7 @@ impl DomainService for Service {
     ) -> ChangeReply {
         let request = request.get_ref();
         let uuid = convert::uuid(&request.uuid)?;
-        reply(convert::change(
-            self.domains
-                .create_moment(uuid, &request.xml, request.flags, false)
-                .await?,
-        ))
+        reply(convert::change(self.domains.create_moment(uuid, &request.xml, request.flags, false).await?))
     }
 
     async fn domain_list_all_checkpoints(
@@ -437,16 +345,8 @@ impl DomainService for Service {
         request: Request<v1::DomainCheckpointDeleteRequest>,
     ) -> ChangeReply {
         let request = request.get_ref();
-        Error::check_flags(
-            request.flags,
-            flags::MOMENT_DELETE_ALL,
-            "virDomainCheckpointDelete",
-        )?;
+        Error::check_flags(request.flags, flags::MOMENT_DELETE_ALL, "virDomainCheckpointDelete")?;
         let name = convert::moment_name(&request.name)?;
-        self.operate(
-            &request.uuid,
-            Op::CheckpointDelete(name.to_owned(), request.flags),
-        )
-        .await
+        self.operate(&request.uuid, Op::CheckpointDelete(name.to_owned(), request.flags)).await
     }
 }

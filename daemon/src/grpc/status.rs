@@ -10,15 +10,11 @@ use tonic_types::{ErrorDetails, StatusExt};
 pub fn code(error: &Error) -> Code {
     match error {
         Error::NoDomain(_) | Error::NoSnapshot(_) | Error::NoCheckpoint(_) => Code::NotFound,
-        Error::NameTaken { .. } | Error::UuidTaken { .. } | Error::MomentExists(_) => {
-            Code::AlreadyExists
+        Error::NameTaken { .. } | Error::UuidTaken { .. } | Error::MomentExists(_) => Code::AlreadyExists,
+        Error::InvalidArg(_) | Error::UnsupportedFlags { .. } | Error::Xml(_) => Code::InvalidArgument,
+        Error::OperationInvalid { .. } | Error::OperationUnsupported(_) | Error::ConfigUnsupported(_) => {
+            Code::FailedPrecondition
         }
-        Error::InvalidArg(_) | Error::UnsupportedFlags { .. } | Error::Xml(_) => {
-            Code::InvalidArgument
-        }
-        Error::OperationInvalid { .. }
-        | Error::OperationUnsupported(_)
-        | Error::ConfigUnsupported(_) => Code::FailedPrecondition,
         Error::OperationDenied(_) => Code::PermissionDenied,
         Error::Persist { .. } | Error::Driver(_) => Code::Internal,
         Error::ShuttingDown => Code::Unavailable,
@@ -35,11 +31,8 @@ impl From<Error> for Status {
             tracing::debug!(%error, "request refused");
         }
         let message = error.to_string();
-        let details = ErrorDetails::with_error_info(
-            error.libvirt_name(),
-            rvirt_proto::ERROR_DOMAIN,
-            HashMap::new(),
-        );
+        let details =
+            ErrorDetails::with_error_info(error.libvirt_name(), rvirt_proto::ERROR_DOMAIN, HashMap::new());
         Status::with_error_details(code, message, details)
     }
 }
