@@ -65,7 +65,8 @@ pub struct RawConfig {
 impl RawConfig {
     /// Reads and parses a config file.
     pub fn read(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
     }
 
@@ -159,7 +160,8 @@ mod tests {
 
     #[test]
     fn flags_override_the_file_and_unknown_keys_are_refused() {
-        let file: RawConfig = toml::from_str("state_dir = '/a'\nsocket = '/run/x/sock'\nlog_format = 'json'").unwrap();
+        let file: RawConfig =
+            toml::from_str("state_dir = '/a'\nsocket = '/run/x/sock'\nlog_format = 'json'").unwrap();
         let flags = RawConfig { state_dir: Some("/b".into()), ..RawConfig::default() };
         let config = Config::resolve(file.overlay(flags)).unwrap();
         assert_eq!(config.state_dir, PathBuf::from("/b"));

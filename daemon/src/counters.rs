@@ -55,7 +55,10 @@ impl Counters {
         let mut ids = self.lock_ids();
         if ids.0 >= ids.1 {
             let ceiling = ids.0.saturating_add(ID_BLOCK);
-            store.write_counters(store::Counters { generation: self.generation_ceiling(), next_id: ceiling })?;
+            store.write_counters(store::Counters {
+                generation: self.generation_ceiling(),
+                next_id: ceiling,
+            })?;
             ids.1 = ceiling;
         }
         let id = ids.0;

@@ -7,11 +7,11 @@
 //! namespace lock, so two of them never claim the same name at once. Reads need no job: they
 //! answer from one view.
 
+use crate::counters::Counters;
 use crate::domain::Domain;
 use crate::driver::{Driver, DriverEvent};
 use crate::error::{DomainRef, Error, Result};
 use crate::lifecycle::{self, Change, Op, flags};
-use crate::counters::Counters;
 use crate::registry::{Committed, Registry, View};
 use crate::store::Store;
 use crate::xml::{DomainDef, MomentDef};
@@ -108,7 +108,11 @@ impl Domains {
         let def = DomainDef::parse(xml, &self.driver.parse_defaults())?;
         let _namespace = self.namespace.lock().await;
         self.job(def.uuid, None, |view| {
-            lifecycle::define(def.clone(), view.get(&def.uuid).map(|d| &**d), view.by_name(&def.name).map(|d| &**d))
+            lifecycle::define(
+                def.clone(),
+                view.get(&def.uuid).map(|d| &**d),
+                view.by_name(&def.name).map(|d| &**d),
+            )
         })
         .await
     }
@@ -119,7 +123,11 @@ impl Domains {
         let def = DomainDef::parse(xml, &self.driver.parse_defaults())?;
         let _namespace = self.namespace.lock().await;
         self.job(def.uuid, Some(&Op::Start), |view| {
-            lifecycle::create(def.clone(), view.get(&def.uuid).map(|d| &**d), view.by_name(&def.name).map(|d| &**d))
+            lifecycle::create(
+                def.clone(),
+                view.get(&def.uuid).map(|d| &**d),
+                view.by_name(&def.name).map(|d| &**d),
+            )
         })
         .await
     }
@@ -144,7 +152,13 @@ impl Domains {
     }
 
     /// Snapshot and checkpoint creation: parses the document and stamps it with the time now.
-    pub async fn create_moment(&self, uuid: Uuid, xml: &str, moment_flags: u32, snapshot: bool) -> Result<Committed> {
+    pub async fn create_moment(
+        &self,
+        uuid: Uuid,
+        xml: &str,
+        moment_flags: u32,
+        snapshot: bool,
+    ) -> Result<Committed> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|elapsed| elapsed.as_secs() as i64)
@@ -166,8 +180,12 @@ impl Domains {
     /// Starts every inactive persistent domain marked for autostart, as libvirt does once per host
     /// boot. A failure is logged and the others still start.
     pub async fn autostart(&self) {
-        let candidates: Vec<Uuid> =
-            self.view().iter().filter(|d| d.autostart && d.persistent && !d.is_active()).map(|d| d.uuid()).collect();
+        let candidates: Vec<Uuid> = self
+            .view()
+            .iter()
+            .filter(|d| d.autostart && d.persistent && !d.is_active())
+            .map(|d| d.uuid())
+            .collect();
         for uuid in candidates {
             match self.operate(uuid, Op::Start).await {
                 Ok(_) => tracing::info!(domain.uuid = %uuid, "autostarted"),

@@ -43,7 +43,11 @@ pub enum Listener {
 /// Loads the state folder, then serves the API on every listener until `shutdown` is
 /// cancelled; then stops accepting, waits (at most `config.shutdown_timeout`) for in-flight
 /// calls, and writes the exact counters.
-pub async fn serve(listeners: Vec<Listener>, config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    listeners: Vec<Listener>,
+    config: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let driver: Arc<dyn Driver> = Arc::new(driver::test::TestDriver);
     let store = store::Store::open(&config.state_dir, &config.runtime_dir)?;
     let loaded = store.load(&driver.parse_defaults()).context("loading the state folder")?;

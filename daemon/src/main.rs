@@ -99,7 +99,9 @@ fn init_tracing(config: &Config) -> anyhow::Result<FilterHandle> {
     let registry = tracing_subscriber::registry().with(filter);
     match config.log_format {
         LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).init(),
-        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json().with_current_span(true)).init(),
+        LogFormat::Json => {
+            registry.with(tracing_subscriber::fmt::layer().json().with_current_span(true)).init()
+        }
     }
     Ok(handle)
 }
@@ -108,13 +110,18 @@ fn init_tracing(config: &Config) -> anyhow::Result<FilterHandle> {
 /// that died; a socket someone still answers on is an error.
 fn bind_unix(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create socket folder {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create socket folder {}", dir.display()))?;
     }
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            anyhow::bail!("another daemon is already serving on {}; stop it or pick another --socket", path.display());
+            anyhow::bail!(
+                "another daemon is already serving on {}; stop it or pick another --socket",
+                path.display()
+            );
         }
-        std::fs::remove_file(path).with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
     }
     tokio::net::UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))
 }
@@ -149,7 +156,9 @@ fn reload(filter: &FilterHandle, config_path: Option<&Path>) {
     });
     match new_filter {
         Ok((new, text)) => match filter.reload(new) {
-            Ok(()) => tracing::info!(log_filter = %text, "SIGHUP: reloaded the log filter; other settings need a restart"),
+            Ok(()) => {
+                tracing::info!(log_filter = %text, "SIGHUP: reloaded the log filter; other settings need a restart")
+            }
             Err(error) => tracing::error!(%error, "SIGHUP: cannot swap the log filter"),
         },
         Err(error) => tracing::error!("SIGHUP: kept the old settings: {error:#}"),

@@ -89,7 +89,8 @@ impl Store {
     pub fn open(state: &Path, runtime: &Path) -> anyhow::Result<Self> {
         use anyhow::Context;
         for dir in ["config", "autostart", "save", "snapshot", "checkpoint", "journal"] {
-            fs::create_dir_all(state.join(dir)).with_context(|| format!("cannot create {}", state.join(dir).display()))?;
+            fs::create_dir_all(state.join(dir))
+                .with_context(|| format!("cannot create {}", state.join(dir).display()))?;
         }
         fs::create_dir_all(runtime.join("status"))
             .with_context(|| format!("cannot create {}", runtime.join("status").display()))?;
@@ -111,7 +112,12 @@ impl Store {
         }
         lock.set_len(0)?;
         writeln!(lock, "{}", std::process::id())?;
-        Ok(Store { state: state.to_owned(), runtime: runtime.to_owned(), journal_seq: AtomicU64::new(0), _lock: lock })
+        Ok(Store {
+            state: state.to_owned(),
+            runtime: runtime.to_owned(),
+            journal_seq: AtomicU64::new(0),
+            _lock: lock,
+        })
     }
 
     /// Finishes interrupted changes, then loads every domain.
@@ -121,7 +127,10 @@ impl Store {
         let counters = self.read_counters();
         let mut domains = BTreeMap::new();
         for (uuid, path) in self.entries(Root::State, "config", ".xml") {
-            match fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|text| parse_def(&text, uuid, defaults)) {
+            match fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| parse_def(&text, uuid, defaults))
+            {
                 Ok(def) => {
                     domains.insert(uuid, Domain::new(Arc::new(def), true));
                 }
@@ -216,7 +225,8 @@ impl Store {
     /// Makes `counters` durable.
     pub fn write_counters(&self, counters: Counters) -> Result<()> {
         let text = format!("generation {}\nnext_id {}\n", counters.generation, counters.next_id);
-        write_atomic(&self.state, "counters", &text).map_err(|source| Error::Persist { what: "counters".into(), source })
+        write_atomic(&self.state, "counters", &text)
+            .map_err(|source| Error::Persist { what: "counters".into(), source })
     }
 
     /// Records the change from `old` to `new` (None: absent) durably.
@@ -249,7 +259,8 @@ impl Store {
         match op {
             FileOp::Write(root, path, text) => {
                 let path = self.root(*root).join(path);
-                let (dir, name) = (path.parent().expect("file in a folder"), path.file_name().expect("file name"));
+                let (dir, name) =
+                    (path.parent().expect("file in a folder"), path.file_name().expect("file name"));
                 fs::create_dir_all(dir)?;
                 write_atomic(dir, &name.to_string_lossy(), text)
             }
@@ -267,10 +278,13 @@ impl Store {
             .collect();
         entries.sort();
         for path in entries {
-            let ops = fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|text| parse_journal(&text));
+            let ops =
+                fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|text| parse_journal(&text));
             match ops {
                 Ok(ops) => {
-                    for op in ops.iter().filter(|op| !rebooted || !matches!(op, FileOp::Write(Root::Runtime, ..))) {
+                    for op in
+                        ops.iter().filter(|op| !rebooted || !matches!(op, FileOp::Write(Root::Runtime, ..)))
+                    {
                         self.apply(op)?;
                     }
                     tracing::warn!(path = %path.display(), files = ops.len(), "finished a change interrupted by a crash");
@@ -327,7 +341,9 @@ fn diff(uuid: Uuid, old: Option<&Domain>, new: Option<&Domain>) -> Vec<FileOp> {
     file(Root::Runtime, format!("status/{uuid}.xml"), old.and_then(status), new.and_then(status));
     let mark = |d: &Domain| d.autostart.then(|| format!("{}\n", d.name()));
     file(Root::State, format!("autostart/{uuid}"), old.and_then(mark), new.and_then(mark));
-    let save = |d: &Domain| d.has_managed_save.then(|| format!("<managedsave domain='{}'/>\n", xml::escape(d.name())));
+    let save = |d: &Domain| {
+        d.has_managed_save.then(|| format!("<managedsave domain='{}'/>\n", xml::escape(d.name())))
+    };
     file(Root::State, format!("save/{uuid}.save"), old.and_then(save), new.and_then(save));
     let snapshots = |d: &Domain| -> BTreeMap<String, String> {
         let current = d.current_snapshot.as_deref();
@@ -337,11 +353,19 @@ fn diff(uuid: Uuid, old: Option<&Domain>, new: Option<&Domain>) -> Vec<FileOp> {
     let checkpoints = |d: &Domain| -> BTreeMap<String, String> {
         d.checkpoints.iter().enumerate().map(|(i, c)| (file_name(&c.name), checkpoint_text(c, i))).collect()
     };
-    for (kind, texts) in [("snapshot", &snapshots as &dyn Fn(&Domain) -> BTreeMap<String, String>), ("checkpoint", &checkpoints)] {
+    for (kind, texts) in [
+        ("snapshot", &snapshots as &dyn Fn(&Domain) -> BTreeMap<String, String>),
+        ("checkpoint", &checkpoints),
+    ] {
         let before = old.map(texts).unwrap_or_default();
         let after = new.map(texts).unwrap_or_default();
         for name in before.keys().chain(after.keys().filter(|k| !before.contains_key(*k))) {
-            file(Root::State, format!("{kind}/{uuid}/{name}"), before.get(name).cloned(), after.get(name).cloned());
+            file(
+                Root::State,
+                format!("{kind}/{uuid}/{name}"),
+                before.get(name).cloned(),
+                after.get(name).cloned(),
+            );
         }
     }
     ops
@@ -400,7 +424,13 @@ fn journal_text(ops: &[FileOp]) -> String {
     for op in ops {
         match op {
             FileOp::Write(root, path, text) => {
-                let _ = writeln!(out, "<write root='{}' path='{}'>{}</write>", root_name(root), xml::escape(path), xml::escape(text));
+                let _ = writeln!(
+                    out,
+                    "<write root='{}' path='{}'>{}</write>",
+                    root_name(root),
+                    xml::escape(path),
+                    xml::escape(text)
+                );
             }
             FileOp::Remove(root, path) => {
                 let _ = writeln!(out, "<remove root='{}' path='{}'/>", root_name(root), xml::escape(path));
@@ -461,7 +491,9 @@ fn parse_status(text: &str, uuid: Uuid, defaults: &ParseDefaults) -> Result<Stat
     let state = DomainState::from_i32(number("state")?).ok_or("unknown state")?;
     let id = number("id")?;
     let def = match root.children().find(|n| n.has_tag_name("domain")) {
-        Some(domain) if id >= 1 && state != DomainState::Shutoff => Some(parse_def(&text[domain.range()], uuid, defaults)?),
+        Some(domain) if id >= 1 && state != DomainState::Shutoff => {
+            Some(parse_def(&text[domain.range()], uuid, defaults)?)
+        }
         None if id == -1 && state == DomainState::Shutoff => None,
         _ => return Err("an active domain needs an id, a running state and a definition".into()),
     };
@@ -491,7 +523,9 @@ fn parse_moment(text: &str, root_name: &str) -> Result<MomentFields, String> {
     if !root.has_tag_name(root_name) {
         return Err(format!("expected <{root_name}>"));
     }
-    let child = |name: &str| root.children().find(|n| n.has_tag_name(name)).map(|n| n.text().unwrap_or("").to_owned());
+    let child = |name: &str| {
+        root.children().find(|n| n.has_tag_name(name)).map(|n| n.text().unwrap_or("").to_owned())
+    };
     let parent = root.children().find(|n| n.has_tag_name("parent")).and_then(|p| {
         p.children().find(|n| n.has_tag_name("name")).map(|n| n.text().unwrap_or("").to_owned())
     });
@@ -509,15 +543,24 @@ fn parse_moment(text: &str, root_name: &str) -> Result<MomentFields, String> {
 fn parse_snapshot(text: &str) -> Result<Moment<Snapshot>, String> {
     let m = parse_moment(text, "domainsnapshot")?;
     let state = m.state.ok_or("missing state")?;
-    let snapshot =
-        Snapshot { name: m.name, description: m.description, creation_time: m.creation_time, state, parent: m.parent };
+    let snapshot = Snapshot {
+        name: m.name,
+        description: m.description,
+        creation_time: m.creation_time,
+        state,
+        parent: m.parent,
+    };
     Ok(Moment { moment: snapshot, current: m.current, position: m.position })
 }
 
 fn parse_checkpoint(text: &str) -> Result<Moment<Checkpoint>, String> {
     let m = parse_moment(text, "domaincheckpoint")?;
-    let checkpoint =
-        Checkpoint { name: m.name, description: m.description, creation_time: m.creation_time, parent: m.parent };
+    let checkpoint = Checkpoint {
+        name: m.name,
+        description: m.description,
+        creation_time: m.creation_time,
+        parent: m.parent,
+    };
     Ok(Moment { moment: checkpoint, current: false, position: m.position })
 }
 
@@ -547,7 +590,9 @@ where
             continue;
         }
         match fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|text| parse(&text)) {
-            Ok(m) if file_name(m.moment.name()) != name => set_aside(&path, "file name does not match its <name>"),
+            Ok(m) if file_name(m.moment.name()) != name => {
+                set_aside(&path, "file name does not match its <name>")
+            }
             Ok(m) => {
                 if m.current {
                     current = Some(m.moment.name().to_owned());
@@ -623,7 +668,9 @@ fn set_aside(path: &Path, why: &str) {
     let mut aside = path.as_os_str().to_owned();
     aside.push(".damaged");
     match fs::rename(path, &aside) {
-        Ok(()) => tracing::warn!(path = %path.display(), why, set_aside_as = ?aside, "ignoring a damaged or foreign file"),
+        Ok(()) => {
+            tracing::warn!(path = %path.display(), why, set_aside_as = ?aside, "ignoring a damaged or foreign file")
+        }
         Err(e) => tracing::error!(path = %path.display(), why, error = %e, "cannot set aside a damaged file"),
     }
 }

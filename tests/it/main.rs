@@ -1,6 +1,8 @@
 //! The one integration-test binary: every module starts real rvirtd instances and talks to them
 //! over real sockets.
 
+/// SIGKILL at random moments under churn: nothing acknowledged is lost, nothing half there.
+mod crash;
 /// The legacy enumeration's races, forced one by one, against ListAllDomains.
 mod legacy;
 /// The lifecycle: state table, forbidden transitions, ids, XML, snapshots, checkpoints.
@@ -9,6 +11,8 @@ mod lifecycle;
 mod listing;
 /// The race harness, bounded: legacy anomalies vs atomic listings replayed exactly.
 mod race;
+/// The real rvirtd process: restart, reboot, the state folder lock, signals, health, reflection.
+mod restart;
 /// rvirsh against virsh: the same command sequences, byte-for-byte the same output.
 mod rvirsh;
 /// Bad input of every kind, refused with the registry unchanged.

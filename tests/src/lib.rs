@@ -1,6 +1,9 @@
 //! The integration-test harness: `TestDaemon`, a real rvirtd serving on a real socket in this
 //! process, and helpers to find the workspace's built binaries.
 
+pub mod crash;
+pub mod process;
+
 use rvirtd::{Listener, config::Config};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
