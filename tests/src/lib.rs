@@ -60,14 +60,16 @@ impl TestDaemon {
     }
 }
 
-/// A binary of this workspace (`rvirsh`, `rvirtd`), built beside the test binary by
-/// `cargo test --workspace`.
+/// A binary of this workspace (`rvirsh`, `rvirtd`) built in the same target folder as the running
+/// program: beside it (xtask) or one level up (test binaries live in `deps/`). `cargo test
+/// --workspace` builds them; `cargo test -p rvirt-tests` alone does not.
 pub fn workspace_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/it-<hash> -> target/<profile>/<name>
-    let path = exe.parent().and_then(Path::parent).expect("target folder").join(name);
-    assert!(path.exists(), "{} is not built: run the tests with `cargo test --workspace`", path.display());
-    path
+    let exe = std::env::current_exe().expect("running program path");
+    let dir = exe.parent().expect("program folder");
+    let candidates = [dir.join(name), dir.parent().expect("target folder").join(name)];
+    candidates.iter().find(|path| path.exists()).cloned().unwrap_or_else(|| {
+        panic!("{name} is not built next to {}: run the tests with `cargo test --workspace`", exe.display())
+    })
 }
 
 /// A minimal domain XML with a fixed UUID derived from `n`, so runs are reproducible.

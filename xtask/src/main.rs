@@ -1,17 +1,28 @@
 //! `cargo xtask`: project automation. A flat match on the subcommand; each task in its own module.
 
+mod crash;
+mod service;
 mod tidy;
 
+use anyhow::bail;
 use std::path::PathBuf;
+
+const USAGE: &str = "usage: cargo xtask <task> [options]
+
+tasks:
+  crash            kill rvirtd with SIGKILL under churn, restart, check nothing is lost (--kills N)
+  install-service  install rvirtd, rvirsh, the systemd unit and the default config (--dry-run)
+  tidy             check project conventions (also run by `cargo test`)";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default();
     match args.first().map(String::as_str) {
+        Some("crash") => crash::run_task(rest),
+        Some("install-service") => service::run_task(&root(), rest),
         Some("tidy") => tidy::run(&root()),
         _ => {
-            eprintln!(
-                "usage: cargo xtask <task>\n\ntasks:\n  tidy    check project conventions (also run by `cargo test`)"
-            );
+            eprintln!("{USAGE}");
             std::process::exit(2);
         }
     }
@@ -20,4 +31,14 @@ fn main() -> anyhow::Result<()> {
 /// The workspace root.
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
+}
+
+/// Runs cargo (the one that runs xtask) with `args` in the workspace root.
+fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo).args(args).current_dir(root()).status()?;
+    if !status.success() {
+        bail!("cargo {} failed", args.join(" "));
+    }
+    Ok(())
 }
