@@ -42,7 +42,13 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let span = tracing::info_span!("rpc", method = request.uri().path(), peer = %peer(&request));
+        let span = tracing::info_span!(
+            "rpc",
+            method = request.uri().path(),
+            peer = %peer(&request),
+            duration_us = tracing::field::Empty,
+            grpc_status = tracing::field::Empty,
+        );
         let started = Instant::now();
         let response = self.inner.call(request);
         Box::pin(
@@ -58,7 +64,10 @@ where
                         .to_owned(),
                     Err(_) => "transport error".to_owned(),
                 };
-                tracing::debug!(duration_us = started.elapsed().as_micros() as u64, grpc_status = %status, "rpc done");
+                let span = tracing::Span::current();
+                span.record("duration_us", started.elapsed().as_micros() as u64);
+                span.record("grpc_status", status.as_str());
+                tracing::debug!("rpc done");
                 result
             }
             .instrument(span),
