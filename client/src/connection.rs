@@ -82,22 +82,48 @@ impl Connection {
         self.client.clone()
     }
 
-    /// virConnectListAllDomains: every matching domain from one snapshot.
+    /// virConnectListAllDomains: every matching domain from one snapshot. Follows the pages of a
+    /// listing too large for one message; they all come from the same snapshot.
     pub async fn list_all_domains(&self, flags: ListFlags) -> Result<Listing> {
-        let request = v1::ListAllDomainsRequest { flags: flags.bits(), count_only: false };
+        let request = v1::ListAllDomainsRequest { flags: flags.bits(), ..Default::default() };
         self.list_all_domains_raw(request).await
     }
 
-    /// ListAllDomains with raw flag bits (so callers can send bits this crate does not know).
-    pub async fn list_all_domains_raw(&self, request: v1::ListAllDomainsRequest) -> Result<Listing> {
-        let response = self.rpc().list_all_domains(request).await?.into_inner();
-        let domains = response.domains.into_iter().map(types::summary).collect::<Result<_>>()?;
-        Ok(Listing { domains, generation: response.generation })
+    /// ListAllDomains from a raw request (raw flag bits, a page size), following every page.
+    pub async fn list_all_domains_raw(&self, mut request: v1::ListAllDomainsRequest) -> Result<Listing> {
+        let mut domains = Vec::new();
+        let mut generation = None;
+        loop {
+            let page = self.rpc().list_all_domains(request.clone()).await?.into_inner();
+            if *generation.get_or_insert(page.generation) != page.generation {
+                let message = "the daemon answered pages of one listing from different generations";
+                return Err(Error::local(ErrorKind::Internal, message));
+            }
+            if domains.is_empty() {
+                domains.reserve((page.count as usize).min(1 << 20));
+            }
+            for summary in page.domains {
+                domains.push(types::summary(summary)?);
+            }
+            if page.next_page_token.is_empty() {
+                return Ok(Listing { domains, generation: page.generation });
+            }
+            request.page_token = page.next_page_token;
+        }
+    }
+
+    /// One ListAllDomains page, as it came (for callers that page themselves).
+    pub async fn list_all_domains_page(
+        &self,
+        request: v1::ListAllDomainsRequest,
+    ) -> Result<v1::ListAllDomainsResponse> {
+        Ok(self.rpc().list_all_domains(request).await?.into_inner())
     }
 
     /// Count-only ListAllDomains: the number of matching domains and the generation.
     pub async fn count_all_domains(&self, flags: ListFlags) -> Result<(u64, u64)> {
-        let request = v1::ListAllDomainsRequest { flags: flags.bits(), count_only: true };
+        let request =
+            v1::ListAllDomainsRequest { flags: flags.bits(), count_only: true, ..Default::default() };
         let response = self.rpc().list_all_domains(request).await?.into_inner();
         Ok((response.count, response.generation))
     }

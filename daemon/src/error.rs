@@ -86,6 +86,9 @@ pub enum Error {
     /// VIR_ERR_CONFIG_UNSUPPORTED: the domain's definition lacks what the operation needs.
     #[error("unsupported configuration: {0}")]
     ConfigUnsupported(String),
+    /// A page token whose snapshot is no longer retained: the listing must start again.
+    #[error("page token expired: {0}")]
+    PageExpired(String),
     /// VIR_ERR_OPERATION_DENIED: the caller may not change anything.
     #[error("operation forbidden: {0}")]
     OperationDenied(String),
@@ -116,7 +119,7 @@ impl Error {
             Error::NameTaken { .. } | Error::UuidTaken { .. } | Error::MomentExists(_) => "VIR_ERR_DOM_EXIST",
             Error::InvalidArg(_) | Error::UnsupportedFlags { .. } => "VIR_ERR_INVALID_ARG",
             Error::Xml(_) => "VIR_ERR_XML_ERROR",
-            Error::OperationInvalid { .. } => "VIR_ERR_OPERATION_INVALID",
+            Error::OperationInvalid { .. } | Error::PageExpired(_) => "VIR_ERR_OPERATION_INVALID",
             Error::OperationUnsupported(_) => "VIR_ERR_OPERATION_UNSUPPORTED",
             Error::ConfigUnsupported(_) => "VIR_ERR_CONFIG_UNSUPPORTED",
             Error::OperationDenied(_) => "VIR_ERR_OPERATION_DENIED",

@@ -2,7 +2,7 @@
 //!
 //! A tour, in the order a request flows: `grpc` validates and converts a request; `domains` runs it
 //! as a job on the domain (job lock, decision, driver, record, commit); `lifecycle` holds the
-//! transition table and `filter` the ListAllDomains flags; `registry` holds every domain behind
+//! transition table and `filter` the ListAllDomains flags and `paging` its page tokens; `registry` holds every domain behind
 //! one lock and hands out consistent views; `store` keeps them on disk and `counters` the ids and
 //! generations; `driver` is the hypervisor (`driver::test`, in memory); `xml` parses and formats
 //! libvirt domain XML; `domain` is the domain value itself; `error` names every failure; `config`
@@ -17,6 +17,7 @@ pub mod error;
 pub mod filter;
 pub mod grpc;
 pub mod lifecycle;
+pub mod paging;
 pub mod registry;
 pub mod store;
 pub mod systemd;
@@ -62,7 +63,7 @@ pub async fn serve(
         domains.autostart().await;
     }
 
-    let service = DomainServiceServer::new(grpc::Service::new(domains.clone()))
+    let service = DomainServiceServer::new(grpc::Service::new(domains.clone(), config.max_message_bytes))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
     let (health, health_service) = tonic_health::server::health_reporter();

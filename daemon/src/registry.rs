@@ -74,6 +74,13 @@ impl View {
         self.domains.values()
     }
 
+    /// Every domain after `after` (all when `None`), ordered by UUID: where a page resumes.
+    pub fn iter_after(&self, after: Option<Uuid>) -> impl Iterator<Item = &Arc<Domain>> {
+        use std::ops::Bound;
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.domains.range((start, Bound::Unbounded)).map(|(_, domain)| domain)
+    }
+
     /// Every domain `filter` matches, ordered by UUID.
     pub fn list(&self, filter: &ListFilter) -> Vec<Arc<Domain>> {
         self.iter().filter(|d| filter.matches(d)).cloned().collect()

@@ -147,7 +147,7 @@ async fn every_flag_value_matches_the_oracle() {
         tasks.push(tokio::spawn(async move {
             let mut checked = 0u32;
             for flags in (worker..=0xFFFF).step_by(workers as usize) {
-                let request = rvirt::proto::ListAllDomainsRequest { flags, count_only: false };
+                let request = rvirt::proto::ListAllDomainsRequest { flags, ..Default::default() };
                 let listing = conn.list_all_domains_raw(request).await.unwrap();
                 assert_eq!(listing.generation, generation, "listing changed nothing");
                 let got: Vec<&str> = listing.domains.iter().map(|d| d.domain.name.as_str()).collect();
@@ -183,7 +183,7 @@ async fn unknown_bits_are_invalid_argument_and_change_nothing() {
     bad.extend([0x1_0003, 0xFFFF_FFFF, 0x8000_0001]);
     for flags in bad {
         for count_only in [false, true] {
-            let request = rvirt::proto::ListAllDomainsRequest { flags, count_only };
+            let request = rvirt::proto::ListAllDomainsRequest { flags, count_only, ..Default::default() };
             let err = daemon.client.list_all_domains_raw(request).await.unwrap_err();
             assert_eq!(err.code, Code::InvalidArgument, "{flags:#x}");
             assert_eq!(err.libvirt_name, "VIR_ERR_INVALID_ARG");

@@ -9,6 +9,8 @@ mod legacy;
 mod lifecycle;
 /// ListAllDomains: every flag value against an independent oracle.
 mod listing;
+/// Paged ListAllDomains: one snapshot across pages, tokens bound and checked.
+mod paging;
 /// The race harness, bounded: legacy anomalies vs atomic listings replayed exactly.
 mod race;
 /// The real rvirtd process: restart, reboot, the state folder lock, signals, health, reflection.

@@ -16,6 +16,8 @@ pub struct TestDaemon {
     pub client: rvirt::Connection,
     /// The URI it serves on.
     pub uri: String,
+    /// Its TCP URI, when it also serves on TCP.
+    pub tcp_uri: Option<String>,
     shutdown: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
     dir: TempDir,
@@ -23,12 +25,23 @@ pub struct TestDaemon {
 
 /// Starts a daemon on a unix socket in a temporary folder.
 pub async fn start_daemon() -> TestDaemon {
+    start_daemon_with(|_| {}).await
+}
+
+/// Starts a daemon on a unix socket in a temporary folder, and on 127.0.0.1 too (its URI in
+/// `tcp_uri`), with the test configuration changed by `configure`.
+pub async fn start_daemon_with(configure: impl FnOnce(&mut Config)) -> TestDaemon {
     let dir = tempfile::tempdir().expect("temporary folder");
-    let config = Config::for_test(dir.path());
+    let mut config = Config::for_test(dir.path());
+    configure(&mut config);
     // Bound before the spawn: the client can connect at once, no sleep needed.
     let listener = tokio::net::UnixListener::bind(&config.socket).expect("bind unix socket");
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind tcp");
+    let tcp_uri = format!("tcp://{}", tcp.local_addr().expect("local address"));
     let uri = format!("unix://{}", config.socket.display());
-    start(vec![Listener::Unix(listener)], config, uri, dir).await
+    let mut daemon = start(vec![Listener::Unix(listener), Listener::Tcp(tcp)], config, uri, dir).await;
+    daemon.tcp_uri = Some(tcp_uri);
+    daemon
 }
 
 /// Starts a daemon on 127.0.0.1 with a port the kernel picks.
@@ -44,7 +57,7 @@ async fn start(listeners: Vec<Listener>, config: Config, uri: String, dir: TempD
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(rvirtd::serve(listeners, config, shutdown.clone()));
     let client = rvirt::Connection::open(&uri).await.expect("connect to the test daemon");
-    TestDaemon { client, uri, shutdown, server, dir }
+    TestDaemon { client, uri, tcp_uri: None, shutdown, server, dir }
 }
 
 impl TestDaemon {

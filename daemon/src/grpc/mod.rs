@@ -9,6 +9,8 @@ use crate::domains::Domains;
 use crate::error::{DomainRef, Error};
 use crate::filter::ListFilter;
 use crate::lifecycle::{Op, flags};
+use crate::paging::{PageToken, RetainedViews, TokenCodec};
+use prost::Message;
 use rvirt_proto::v1::{self, domain_service_server::DomainService};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -17,15 +19,42 @@ use tonic::{Request, Response, Status};
 #[derive(Debug, Clone)]
 pub struct Service {
     domains: Arc<Domains>,
+    /// Issues and checks ListAllDomains page tokens.
+    tokens: Arc<TokenCodec>,
+    /// Snapshots of listings still being paged.
+    retained: Arc<RetainedViews>,
+    /// The message size limit pages are cut to fit.
+    max_message_bytes: usize,
+}
+
+/// The most domains one ListAllDomains page holds.
+pub const MAX_PAGE_SIZE: usize = 250_000;
+/// Room left in a message for everything but the domains.
+const MESSAGE_MARGIN_BYTES: usize = 64 << 10;
+
+/// Who is calling, for binding page tokens: the unix peer's uid, or the TCP peer's address.
+fn caller<T>(request: &Request<T>) -> String {
+    use tonic::transport::server::{TcpConnectInfo, UdsConnectInfo};
+    if let Some(info) = request.extensions().get::<UdsConnectInfo>() {
+        return match &info.peer_cred {
+            Some(cred) => format!("uid {}", cred.uid()),
+            None => "unix".to_owned(),
+        };
+    }
+    match request.extensions().get::<TcpConnectInfo>().and_then(|info| info.remote_addr()) {
+        Some(address) => format!("ip {}", address.ip()),
+        None => "unknown".to_owned(),
+    }
 }
 
 type Reply<T> = Result<Response<T>, Status>;
 type ChangeReply = Reply<v1::DomainChangeResponse>;
 
 impl Service {
-    /// Serves `domains`.
-    pub fn new(domains: Arc<Domains>) -> Self {
-        Service { domains }
+    /// Serves `domains`, cutting listings into pages that fit `max_message_bytes`.
+    pub fn new(domains: Arc<Domains>, max_message_bytes: usize) -> Self {
+        let (tokens, retained) = (Arc::new(TokenCodec::new()), Arc::new(RetainedViews::default()));
+        Service { domains, tokens, retained, max_message_bytes }
     }
 
     async fn operate(&self, uuid: &str, op: Op) -> ChangeReply {
@@ -48,26 +77,69 @@ impl DomainService for Service {
         &self,
         request: Request<v1::ListAllDomainsRequest>,
     ) -> Reply<v1::ListAllDomainsResponse> {
+        let caller = caller(&request);
         let request = request.into_inner();
         let filter = ListFilter::from_flags(request.flags)?;
-        // One view: every domain as of one generation. The registry lock was held only to
-        // clone the view's Arc; filtering and encoding below run without it.
-        let view = self.domains.view();
         if request.count_only {
+            let view = self.domains.view();
             let count = view.count(&filter) as u64;
             return reply(v1::ListAllDomainsResponse {
-                domains: Vec::new(),
                 count,
                 generation: view.generation,
+                ..Default::default()
             });
         }
-        let domains: Vec<v1::DomainSummary> =
-            view.iter().filter(|d| filter.matches(d)).map(|d| convert::summary(d)).collect();
-        reply(v1::ListAllDomainsResponse {
-            count: domains.len() as u64,
-            domains,
-            generation: view.generation,
-        })
+        // One view: every domain as of one generation, the registry lock held only to clone its
+        // Arc. Later pages come from the same view, retained, so they add up to one snapshot.
+        let (view, after, known_count) = if request.page_token.is_empty() {
+            (self.domains.view(), None, None)
+        } else {
+            let token = self.tokens.decode(&request.page_token)?;
+            if token.flags != request.flags {
+                let message =
+                    format!("page_token was issued for flags {:#x}, not {:#x}", token.flags, request.flags);
+                return Err(Error::InvalidArg(message).into());
+            }
+            if token.caller != caller {
+                return Err(Error::InvalidArg("page_token was issued to another caller".into()).into());
+            }
+            let view = self.retained.get(token.generation).ok_or_else(|| {
+                Error::PageExpired(format!(
+                    "the snapshot of generation {} is no longer retained; list again from the first page",
+                    token.generation
+                ))
+            })?;
+            (view, Some(token.after), Some(token.count))
+        };
+        let max_count = match request.page_size {
+            0 => MAX_PAGE_SIZE,
+            size => (size as usize).min(MAX_PAGE_SIZE),
+        };
+        let budget = self.max_message_bytes.saturating_sub(MESSAGE_MARGIN_BYTES);
+        let (mut domains, mut bytes, mut more) = (Vec::new(), 0, false);
+        for domain in view.iter_after(after).filter(|d| filter.matches(d)) {
+            let summary = convert::summary(domain);
+            let size = summary.encoded_len() + 8;
+            if domains.len() == max_count || (bytes + size > budget && !domains.is_empty()) {
+                more = true;
+                break;
+            }
+            bytes += size;
+            domains.push(summary);
+        }
+        let count = known_count
+            .unwrap_or_else(|| if more { view.count(&filter) as u64 } else { domains.len() as u64 });
+        let next_page_token = match (more, domains.last().and_then(|s| s.domain.as_ref())) {
+            (true, Some(last)) => {
+                self.retained.retain(&view);
+                let after = convert::uuid(&last.uuid)?;
+                let token =
+                    PageToken { generation: view.generation, after, flags: request.flags, caller, count };
+                self.tokens.encode(&token)
+            }
+            _ => String::new(),
+        };
+        reply(v1::ListAllDomainsResponse { domains, count, generation: view.generation, next_page_token })
     }
 
     async fn num_of_domains(&self, _: Request<v1::NumOfDomainsRequest>) -> Reply<v1::NumOfDomainsResponse> {

@@ -12,9 +12,10 @@ pub fn code(error: &Error) -> Code {
         Error::NoDomain(_) | Error::NoSnapshot(_) | Error::NoCheckpoint(_) => Code::NotFound,
         Error::NameTaken { .. } | Error::UuidTaken { .. } | Error::MomentExists(_) => Code::AlreadyExists,
         Error::InvalidArg(_) | Error::UnsupportedFlags { .. } | Error::Xml(_) => Code::InvalidArgument,
-        Error::OperationInvalid { .. } | Error::OperationUnsupported(_) | Error::ConfigUnsupported(_) => {
-            Code::FailedPrecondition
-        }
+        Error::OperationInvalid { .. }
+        | Error::OperationUnsupported(_)
+        | Error::ConfigUnsupported(_)
+        | Error::PageExpired(_) => Code::FailedPrecondition,
         Error::OperationDenied(_) => Code::PermissionDenied,
         Error::Persist { .. } | Error::Driver(_) => Code::Internal,
         Error::ShuttingDown => Code::Unavailable,
