@@ -3,6 +3,7 @@
 
 pub mod crash;
 pub mod process;
+pub mod race;
 
 use rvirtd::{Listener, config::Config};
 use std::path::{Path, PathBuf};

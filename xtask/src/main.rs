@@ -1,6 +1,7 @@
 //! `cargo xtask`: project automation. A flat match on the subcommand; each task in its own module.
 
 mod crash;
+mod race;
 mod service;
 mod tidy;
 
@@ -12,6 +13,8 @@ const USAGE: &str = "usage: cargo xtask <task> [options]
 tasks:
   crash            kill rvirtd with SIGKILL under churn, restart, check nothing is lost (--kills N)
   install-service  install rvirtd, rvirsh, the systemd unit and the default config (--dry-run)
+  race             legacy enumeration vs ListAllDomains under churn, every atomic listing replayed
+                   ([--domains N] [--churners C] [--listers L] [--duration S] [--json FILE] [--uri URI])
   tidy             check project conventions (also run by `cargo test`)";
 
 fn main() -> anyhow::Result<()> {
@@ -20,6 +23,7 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("crash") => crash::run_task(rest),
         Some("install-service") => service::run_task(&root(), rest),
+        Some("race") => race::run_task(rest),
         Some("tidy") => tidy::run(&root()),
         _ => {
             eprintln!("{USAGE}");

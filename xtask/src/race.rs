@@ -1,0 +1,294 @@
+//! `cargo xtask race [--domains N] [--churners C] [--listers L] [--duration S] [--json FILE]
+//! [--uri URI]`: the legacy enumeration against ListAllDomains under churn (engine:
+//! `rvirt_tests::race`). Without `--uri` it builds rvirtd in xtask's own profile and spawns that
+//! binary on a unix socket in a temporary folder, so client and daemon are separate processes as
+//! in production. Prints a progress line every second, then a table per method and the replay
+//! verdict; fails if any ListAllDomains listing did not replay exactly or showed an anomaly, or if
+//! anything was unexplained.
+
+use anyhow::{Context, bail};
+use rvirt_tests::race::{MethodReport, Progress, RaceConfig, RaceReport, run};
+use std::io::{IsTerminal, Write};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs the task with its command-line arguments.
+pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
+    let mut config =
+        RaceConfig { domains: 200, churners: 4, listers: 4, duration: Duration::from_secs(10), uri: None };
+    let mut json = None;
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--domains" => config.domains = value()?.parse()?,
+            "--churners" => config.churners = value()?.parse()?,
+            "--listers" => config.listers = value()?.parse()?,
+            "--duration" => config.duration = Duration::from_secs_f64(value()?.parse()?),
+            "--json" => json = Some(PathBuf::from(value()?)),
+            "--uri" => config.uri = Some(value()?.clone()),
+            other => bail!("unknown option {other}; see the module comment of xtask/src/race.rs"),
+        }
+    }
+    let spawned = match &config.uri {
+        Some(_) => None,
+        None => {
+            let daemon = SpawnedDaemon::start(&build_rvirtd()?)?;
+            config.uri = Some(daemon.uri.clone());
+            Some(daemon)
+        }
+    };
+    let legacy_listers = config.listers / 2;
+    println!(
+        "race: {} domains, {} churners, {} legacy + {} ListAllDomains listers, {:.0} s",
+        config.domains,
+        config.churners,
+        legacy_listers,
+        config.listers - legacy_listers,
+        config.duration.as_secs_f64()
+    );
+    match &spawned {
+        Some(daemon) => {
+            println!("daemon: {} (spawned, pid {}), {}", daemon.binary.display(), daemon.pid(), daemon.uri)
+        }
+        None => println!("daemon: {}", config.uri.as_deref().unwrap_or_default()),
+    }
+    let tty = std::io::stdout().is_terminal();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(run(&config, |progress| show_progress(progress, tty)));
+    if tty {
+        println!();
+    }
+    let spawned_name = spawned.as_ref().map(|d| format!("{} (spawned)", d.binary.display()));
+    if let Some(daemon) = spawned {
+        daemon.stop()?;
+    }
+    let mut report = result?;
+    if let Some(daemon) = &spawned_name {
+        report.daemon = daemon.clone();
+    }
+    println!();
+    print_table(&report);
+    if let Some(path) = json {
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("json: {}", path.display());
+    }
+    let suspicions = report.suspicions();
+    for suspicion in &suspicions {
+        println!("SUSPICIOUS: {suspicion}");
+    }
+    if !report.atomic_verified() {
+        bail!("ListAllDomains failed its replay check");
+    }
+    if !suspicions.is_empty() {
+        bail!("the run saw something it cannot explain");
+    }
+    Ok(())
+}
+
+fn show_progress(progress: &Progress, tty: bool) {
+    let line = format!(
+        "  {:>4.0} s  legacy {:>7}  ListAllDomains {:>9}  changes {:>9}",
+        progress.elapsed.as_secs_f64(),
+        thousands(progress.legacy_listings),
+        thousands(progress.atomic_listings),
+        thousands(progress.changes)
+    );
+    if tty {
+        print!("\r{line}");
+        let _ = std::io::stdout().flush();
+    } else {
+        println!("{line}");
+    }
+}
+
+fn print_table(report: &RaceReport) {
+    println!(
+        "{:<15} {:>9} {:>9} {:>10} {:>11} {:>12} {:>12} {:>9} {:>9} {:>9}",
+        "method",
+        "listings",
+        "twice/1k",
+        "skipped/1k",
+        "vanished/1k",
+        "cut-short/1k",
+        "bad-state/1k",
+        "anomalous",
+        "p50 ms",
+        "p99 ms"
+    );
+    for method in [&report.legacy, &report.atomic] {
+        print_row(method);
+    }
+    println!();
+    let gaps = match report.gaps.len() {
+        0 => "no gaps".to_owned(),
+        n => format!("{n} GAPS (first {:?})", report.gaps.first()),
+    };
+    println!(
+        "changes: {} acknowledged ({} defining and starting the population), {} refused; generations {}..{}, {gaps}{}",
+        thousands(report.changes),
+        thousands(report.population_changes),
+        thousands(report.refused),
+        report.base_generation,
+        report.last_generation,
+        if report.duplicate_generations.is_empty() {
+            String::new()
+        } else {
+            ", DUPLICATE GENERATIONS".to_owned()
+        }
+    );
+    println!(
+        "replay: {} atomic listings replay-checked, {} mismatches{}",
+        thousands(report.atomic_replay_checked),
+        report.atomic_mismatches,
+        if report.atomic_unchecked > 0 {
+            format!(", {} NOT CHECKABLE", report.atomic_unchecked)
+        } else {
+            String::new()
+        }
+    );
+    for mismatch in &report.mismatches {
+        println!("{mismatch}");
+    }
+    println!(
+        "machine: {} CPUs; daemon: {}; {} domains ({} churned), {} churners, {} legacy + {} ListAllDomains listers, {:.1} s",
+        report.cpus,
+        report.daemon,
+        report.domains,
+        report.churned_domains,
+        report.churners,
+        report.legacy_listers,
+        report.atomic_listers,
+        report.elapsed_secs
+    );
+}
+
+fn print_row(method: &MethodReport) {
+    let rates = &method.per_1000;
+    let anomalous = if method.checked == 0 {
+        0.0
+    } else {
+        method.anomalous_listings as f64 * 100.0 / method.checked as f64
+    };
+    println!(
+        "{:<15} {:>9} {:>9.2} {:>10.2} {:>11.2} {:>12.2} {:>12.2} {:>8.1}% {:>9.2} {:>9.2}",
+        method.method,
+        thousands(method.listings),
+        rates.listed_twice,
+        rates.skipped,
+        rates.vanished,
+        rates.cut_short,
+        rates.state_never_had,
+        anomalous,
+        method.latency_p50_us as f64 / 1000.0,
+        method.latency_p99_us as f64 / 1000.0
+    );
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// Builds rvirtd in the profile xtask itself was built in (a release xtask measures a release
+/// daemon) and returns its path, beside xtask's own binary.
+fn build_rvirtd() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().context("xtask's folder")?;
+    let profile = dir.file_name().and_then(|n| n.to_str()).context("xtask's profile folder")?.to_owned();
+    let mut args = vec!["build", "--quiet", "-p", "rvirtd", "--bin", "rvirtd"];
+    match profile.as_str() {
+        "debug" => {}
+        "release" => args.push("--release"),
+        other => args.extend(["--profile", other]),
+    }
+    crate::cargo(&args)?;
+    Ok(dir.join("rvirtd"))
+}
+
+/// rvirtd as a child process on a temporary folder, logging warnings and errors to a file there.
+struct SpawnedDaemon {
+    child: Child,
+    binary: PathBuf,
+    uri: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SpawnedDaemon {
+    /// Starts `binary` and waits for its sd_notify READY=1 (no polling, no sleep).
+    fn start(binary: &Path) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let socket = dir.path().join("run/rvirt-sock");
+        let notify_path = dir.path().join("notify");
+        let notify = UnixDatagram::bind(&notify_path)?;
+        notify.set_read_timeout(Some(Duration::from_millis(200)))?;
+        let log = dir.path().join("rvirtd.log");
+        let mut child = Command::new(binary)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .arg("--runtime-dir")
+            .arg(dir.path().join("run"))
+            .arg("--socket")
+            .arg(&socket)
+            .args(["--log-filter", "warn"])
+            // No config file from the user's home.
+            .env("XDG_CONFIG_HOME", dir.path())
+            .env("NOTIFY_SOCKET", &notify_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .with_context(|| format!("spawning {}", binary.display()))?;
+        let started = Instant::now();
+        let mut buffer = [0u8; 256];
+        loop {
+            if let Some(status) = child.try_wait()? {
+                let logged = std::fs::read_to_string(&log).unwrap_or_default();
+                bail!("rvirtd exited before it was ready ({status}):\n{logged}");
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                bail!("rvirtd was not ready within 60 s");
+            }
+            // The read timeout only bounds how long an early exit goes unnoticed.
+            match notify.recv(&mut buffer) {
+                Ok(n) if buffer[..n].split(|b| *b == b'\n').any(|line| line == b"READY=1") => break,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let uri = format!("unix://{}", socket.display());
+        Ok(SpawnedDaemon { child, binary: binary.to_owned(), uri, log, _dir: dir })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then waits for a clean exit; shows the daemon's log if it was not clean.
+    fn stop(mut self) -> anyhow::Result<()> {
+        let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
+        let status = self.child.wait()?;
+        let logged = std::fs::read_to_string(&self.log).unwrap_or_default();
+        if !status.success() || !logged.trim().is_empty() {
+            println!("rvirtd exited with {status}; it logged:\n{logged}");
+        }
+        if !status.success() {
+            bail!("rvirtd did not stop cleanly");
+        }
+        Ok(())
+    }
+}
