@@ -29,6 +29,15 @@ pub struct Domain {
     pub id: DomainId,
 }
 
+/// HTTP/2 settings for large answers: with the default 64 KiB windows, a listing of 10,000
+/// domains (about 1 MiB) would stall on flow-control round trips.
+fn tuned(endpoint: Endpoint) -> Endpoint {
+    endpoint
+        .initial_stream_window_size(16 << 20)
+        .initial_connection_window_size(32 << 20)
+        .max_frame_size(1 << 20)
+}
+
 impl Connection {
     /// The URI used when none is given: `$RVIRT_DEFAULT_URI`, else the default socket.
     pub fn default_uri() -> String {
@@ -53,11 +62,11 @@ impl Connection {
                 async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?)) }
             });
             // The authority is unused: the connector dials the socket.
-            Endpoint::from_static("http://localhost").connect_with_connector(connector).await
+            tuned(Endpoint::from_static("http://localhost")).connect_with_connector(connector).await
         } else if let Some(address) = uri.strip_prefix("tcp://") {
             let endpoint = Endpoint::from_shared(format!("http://{}", address.trim_end_matches('/')))
                 .map_err(|e| Error::local(ErrorKind::InvalidArg, format!("bad URI {uri}: {e}")))?;
-            endpoint.tcp_nodelay(true).connect().await
+            tuned(endpoint).tcp_nodelay(true).connect().await
         } else {
             return Err(Error::local(
                 ErrorKind::InvalidArg,

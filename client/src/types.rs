@@ -193,8 +193,11 @@ pub type Checkpoint = v1::DomainCheckpoint;
 
 pub(crate) fn domain_id(message: Option<v1::Domain>) -> Result<DomainId> {
     let message = message.ok_or_else(|| malformed("domain missing"))?;
-    let uuid = Uuid::parse_str(&message.uuid).map_err(|_| malformed("bad uuid"))?;
-    Ok(DomainId { name: message.name, uuid, id: message.id })
+    Ok(DomainId { name: message.name, uuid: uuid(&message.uuid)?, id: message.id })
+}
+
+fn uuid(bytes: &[u8]) -> Result<Uuid> {
+    Uuid::from_slice(bytes).map_err(|_| malformed("a UUID is not 16 bytes"))
 }
 
 pub(crate) fn state(value: i32) -> Result<DomainState> {
@@ -203,7 +206,7 @@ pub(crate) fn state(value: i32) -> Result<DomainState> {
 
 pub(crate) fn summary(message: v1::DomainSummary) -> Result<DomainSummary> {
     Ok(DomainSummary {
-        domain: domain_id(message.domain)?,
+        domain: DomainId { uuid: uuid(&message.uuid)?, name: message.name, id: message.id },
         state: state(message.state)?,
         reason: message.reason,
         persistent: message.persistent,

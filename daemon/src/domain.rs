@@ -177,7 +177,7 @@ impl Domain {
 
     /// The handle a client gets: (name, uuid, id) as of now.
     pub fn handle(&self) -> DomainHandle {
-        DomainHandle { name: self.def.name.clone(), uuid: self.uuid(), id: self.id }
+        DomainHandle { name: self.def.name.to_string(), uuid: self.uuid(), id: self.id }
     }
 }
 

@@ -64,40 +64,26 @@ impl ListFilter {
 
     /// Whether `domain` passes every group.
     pub fn matches(&self, domain: &Domain) -> bool {
-        let state_bit = match domain.state {
+        let flags = self.flags;
+        // A group passes when none of its bits is set, or the bit the domain satisfies is.
+        let group = |yes: u32, no: u32, holds: bool| {
+            flags & (yes | no) == 0 || flags & if holds { yes } else { no } != 0
+        };
+        let state = match domain.state {
             DomainState::Running => flags::RUNNING,
             DomainState::Paused => flags::PAUSED,
             DomainState::Shutoff => flags::SHUTOFF,
             _ => flags::OTHER,
         };
-        let pick = |condition: bool, yes: u32, no: u32| if condition { yes } else { no };
-        // One bit per group: the bit this domain satisfies. A group passes when it has no bit
-        // set or its set bits include the domain's.
-        let groups = [
-            (flags::ACTIVE | flags::INACTIVE, pick(domain.is_active(), flags::ACTIVE, flags::INACTIVE)),
-            (
-                flags::PERSISTENT | flags::TRANSIENT,
-                pick(domain.persistent, flags::PERSISTENT, flags::TRANSIENT),
-            ),
-            (flags::RUNNING | flags::PAUSED | flags::SHUTOFF | flags::OTHER, state_bit),
-            (
-                flags::MANAGEDSAVE | flags::NO_MANAGEDSAVE,
-                pick(domain.has_managed_save, flags::MANAGEDSAVE, flags::NO_MANAGEDSAVE),
-            ),
-            (
-                flags::AUTOSTART | flags::NO_AUTOSTART,
-                pick(domain.autostart, flags::AUTOSTART, flags::NO_AUTOSTART),
-            ),
-            (
-                flags::HAS_SNAPSHOT | flags::NO_SNAPSHOT,
-                pick(!domain.snapshots.is_empty(), flags::HAS_SNAPSHOT, flags::NO_SNAPSHOT),
-            ),
-            (
-                flags::HAS_CHECKPOINT | flags::NO_CHECKPOINT,
-                pick(!domain.checkpoints.is_empty(), flags::HAS_CHECKPOINT, flags::NO_CHECKPOINT),
-            ),
-        ];
-        groups.iter().all(|&(group, bit)| self.flags & group == 0 || self.flags & bit != 0)
+        const STATES: u32 = flags::RUNNING | flags::PAUSED | flags::SHUTOFF | flags::OTHER;
+        flags == 0
+            || (group(flags::ACTIVE, flags::INACTIVE, domain.is_active())
+                && group(flags::PERSISTENT, flags::TRANSIENT, domain.persistent)
+                && (flags & STATES == 0 || flags & state != 0)
+                && group(flags::MANAGEDSAVE, flags::NO_MANAGEDSAVE, domain.has_managed_save)
+                && group(flags::AUTOSTART, flags::NO_AUTOSTART, domain.autostart)
+                && group(flags::HAS_SNAPSHOT, flags::NO_SNAPSHOT, !domain.snapshots.is_empty())
+                && group(flags::HAS_CHECKPOINT, flags::NO_CHECKPOINT, !domain.checkpoints.is_empty()))
     }
 }
 

@@ -75,7 +75,12 @@ pub async fn serve(
         .context("building the reflection service")?;
     let mut servers = tokio::task::JoinSet::new();
     for listener in listeners {
+        // Large windows and frames: a listing of 100,000 domains is ~10 MiB, which the default
+        // 64 KiB windows would cut into flow-control round trips.
         let router = tonic::transport::Server::builder()
+            .initial_stream_window_size(16 << 20)
+            .initial_connection_window_size(32 << 20)
+            .max_frame_size(1 << 20)
             .layer(grpc::trace::RpcTraceLayer)
             .add_service(service.clone())
             .add_service(health_service.clone())

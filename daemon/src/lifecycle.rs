@@ -177,14 +177,14 @@ fn same_domain<'a>(
     by_name: Option<&'a Domain>,
 ) -> Result<Option<&'a Domain>> {
     if let Some(existing) = by_uuid
-        && existing.name() != def.name
+        && existing.name() != &*def.name
     {
         return Err(Error::UuidTaken { name: existing.name().to_owned(), uuid: existing.uuid() });
     }
     if let Some(existing) = by_name
         && existing.uuid() != def.uuid
     {
-        return Err(Error::NameTaken { name: def.name.clone(), uuid: existing.uuid() });
+        return Err(Error::NameTaken { name: def.name.to_string(), uuid: existing.uuid() });
     }
     Ok(by_uuid)
 }

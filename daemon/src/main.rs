@@ -48,8 +48,18 @@ struct Args {
     shutdown_timeout_secs: Option<u64>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // More workers than cores: a worker busy encoding a large listing must not keep a short call
+    // (a mutation, a lookup) waiting for a free one; the kernel shares the cores between them.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads((cores * 4).max(4))
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let config_path = args.config.clone().or_else(RawConfig::default_path);
     let file = match &config_path {

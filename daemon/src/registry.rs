@@ -20,8 +20,9 @@ pub struct View {
     pub generation: u64,
     /// Every domain, ordered by UUID.
     domains: imbl::OrdMap<Uuid, Arc<Domain>>,
-    /// Name -> UUID, for every domain.
-    by_name: imbl::HashMap<String, Uuid>,
+    /// Name -> UUID, for every domain. The key is the definition's own `Arc<str>`: shared, not
+    /// copied.
+    by_name: imbl::HashMap<Arc<str>, Uuid>,
     /// Id -> UUID, for active domains only.
     by_id: imbl::OrdMap<i32, Uuid>,
 }
@@ -133,7 +134,7 @@ impl View {
             self.unindex(old);
         }
         let domain = Arc::new(domain.clone());
-        self.by_name.insert(domain.name().to_owned(), uuid);
+        self.by_name.insert(domain.def.name.clone(), uuid);
         if domain.is_active() {
             self.by_id.insert(domain.id, uuid);
         }

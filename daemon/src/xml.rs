@@ -9,7 +9,9 @@
 
 use crate::error::{Error, Result};
 use roxmltree::{Document, Node};
+use std::borrow::Cow;
 use std::fmt::Write;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The largest XML document accepted.
@@ -44,20 +46,27 @@ const POWEROFF_ACTIONS: &[&str] = &["destroy", "restart", "preserve", "rename-re
 const CRASH_ACTIONS: &[&str] =
     &["destroy", "restart", "preserve", "rename-restart", "coredump-destroy", "coredump-restart"];
 const CLOCK_OFFSETS: &[&str] = &["utc", "localtime", "timezone", "variable", "absolute"];
+const BOOT_DEVICES: &[&str] = &["hd", "cdrom", "fd", "network"];
+/// libvirt's boot order for an hvm guest that names none.
+const DEFAULT_BOOT: &[&str] = &["hd"];
 
 /// A domain definition: the parsed, validated, defaults-filled form of domain XML.
+///
+/// Kept small, because the registry holds one per domain (100,000 of them must fit in well under
+/// 1 KiB each): values from a closed set are `&'static str` taken from the lists above, the name is
+/// an `Arc<str>` the registry's name index shares, and rarely set text is boxed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainDef {
     /// `<domain type=…>`.
-    pub virt_type: String,
+    pub virt_type: &'static str,
     /// `<name>`.
-    pub name: String,
+    pub name: Arc<str>,
     /// `<uuid>`, generated when absent.
     pub uuid: Uuid,
     /// `<title>`.
-    pub title: Option<String>,
+    pub title: Option<Box<str>>,
     /// `<description>`.
-    pub description: Option<String>,
+    pub description: Option<Box<str>>,
     /// `<memory>` in KiB.
     pub memory_kib: u64,
     /// `<currentMemory>` in KiB, at most `memory_kib`.
@@ -65,38 +74,38 @@ pub struct DomainDef {
     /// `<vcpu>`.
     pub vcpus: u32,
     /// `<os><type>`.
-    pub os_type: String,
-    /// `<os><type arch=…>`.
-    pub arch: String,
+    pub os_type: &'static str,
+    /// `<os><type arch=…>`: usually the driver's default, borrowed.
+    pub arch: Cow<'static, str>,
     /// `<os><type machine=…>`.
-    pub machine: Option<String>,
-    /// `<os><boot dev=…>`, in order.
-    pub boot: Vec<String>,
+    pub machine: Option<Box<str>>,
+    /// `<os><boot dev=…>`, in order; the default (`hd` alone) is borrowed.
+    pub boot: Cow<'static, [&'static str]>,
     /// `<clock offset=…>`.
-    pub clock_offset: String,
+    pub clock_offset: &'static str,
     /// `<on_poweroff>`.
-    pub on_poweroff: String,
+    pub on_poweroff: &'static str,
     /// `<on_reboot>`.
-    pub on_reboot: String,
+    pub on_reboot: &'static str,
     /// `<on_crash>`.
-    pub on_crash: String,
+    pub on_crash: &'static str,
     /// `<devices><disk>`.
-    pub disks: Vec<Disk>,
+    pub disks: Box<[Disk]>,
 }
 
 /// One `<disk>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disk {
     /// `type`: file, block or dir.
-    pub disk_type: String,
+    pub disk_type: &'static str,
     /// `device`: disk, cdrom, floppy or lun.
-    pub device: String,
+    pub device: &'static str,
     /// `<source file|dev|dir=…>`; optional for removable media only.
-    pub source: Option<String>,
+    pub source: Option<Box<str>>,
     /// `<target dev=…>`.
-    pub target_dev: String,
+    pub target_dev: Box<str>,
     /// `<target bus=…>`, inferred from the device name when absent.
-    pub target_bus: String,
+    pub target_bus: &'static str,
 }
 
 /// Defaults the driver fills in where the XML is silent.
@@ -128,9 +137,8 @@ impl DomainDef {
         }
         let virt_type =
             root.attribute("type").ok_or_else(|| Error::Xml("missing domain type attribute".into()))?;
-        if !VIRT_TYPES.contains(&virt_type) {
-            return Err(Error::Xml(format!("invalid domain type '{virt_type}'")));
-        }
+        let virt_type = known(VIRT_TYPES, virt_type)
+            .ok_or_else(|| Error::Xml(format!("invalid domain type '{virt_type}'")))?;
         let name = child_text(root, "name").ok_or_else(|| Error::Xml("missing name information".into()))?;
         check_name(&name)?;
         let uuid = match child_text(root, "uuid") {
@@ -163,38 +171,37 @@ impl DomainDef {
             .map(str::trim)
             .filter(|text| !text.is_empty())
             .ok_or_else(|| Error::Xml("an os <type> must be specified".into()))?;
-        if !OS_TYPES.contains(&os_type) {
-            return Err(Error::Xml(format!("unknown OS type '{os_type}'")));
-        }
+        let os_type =
+            known(OS_TYPES, os_type).ok_or_else(|| Error::Xml(format!("unknown OS type '{os_type}'")))?;
         let arch = os_type_node.and_then(|node| node.attribute("arch")).unwrap_or(defaults.arch);
         check_token("arch", arch)?;
-        let machine = os_type_node.and_then(|node| node.attribute("machine")).map(str::to_owned);
-        let mut boot: Vec<String> = os
+        let arch =
+            if arch == defaults.arch { Cow::Borrowed(defaults.arch) } else { Cow::Owned(arch.to_owned()) };
+        let machine = os_type_node.and_then(|node| node.attribute("machine")).map(Box::from);
+        let boot: Vec<&'static str> = os
             .into_iter()
             .flat_map(|os| os.children().filter(|n| n.has_tag_name("boot")))
             .map(|node| {
                 let dev = node.attribute("dev").unwrap_or("");
-                match dev {
-                    "hd" | "cdrom" | "fd" | "network" => Ok(dev.to_owned()),
-                    _ => Err(Error::Xml(format!("unknown boot device '{dev}'"))),
-                }
+                known(BOOT_DEVICES, dev).ok_or_else(|| Error::Xml(format!("unknown boot device '{dev}'")))
             })
             .collect::<Result<_>>()?;
-        if boot.is_empty() && os_type == "hvm" {
-            boot.push("hd".into());
-        }
-        let clock_offset = child(root, "clock").and_then(|n| n.attribute("offset")).unwrap_or("utc");
-        if !CLOCK_OFFSETS.contains(&clock_offset) {
-            return Err(Error::Xml(format!("unknown clock offset '{clock_offset}'")));
-        }
-        let action = |element: &str, default: &str, allowed: &[&str]| -> Result<String> {
-            let value = child_text(root, element).unwrap_or_else(|| default.to_owned());
-            if allowed.contains(&value.as_str()) {
-                Ok(value)
-            } else {
-                Err(Error::Xml(format!("unknown {element} action: {value}")))
-            }
+        let boot = match (boot.is_empty(), os_type) {
+            (true, "hvm") => Cow::Borrowed(DEFAULT_BOOT),
+            (true, _) => Cow::Borrowed(&[][..]),
+            (false, _) => Cow::Owned(boot),
         };
+        let clock_offset = child(root, "clock").and_then(|n| n.attribute("offset")).unwrap_or("utc");
+        let clock_offset = known(CLOCK_OFFSETS, clock_offset)
+            .ok_or_else(|| Error::Xml(format!("unknown clock offset '{clock_offset}'")))?;
+        let action =
+            |element: &str, default: &'static str, allowed: &[&'static str]| -> Result<&'static str> {
+                match child_text(root, element) {
+                    None => Ok(default),
+                    Some(value) => known(allowed, &value)
+                        .ok_or_else(|| Error::Xml(format!("unknown {element} action: {value}"))),
+                }
+            };
         let on_poweroff = action("on_poweroff", "destroy", POWEROFF_ACTIONS)?;
         let on_reboot = action("on_reboot", "restart", POWEROFF_ACTIONS)?;
         let on_crash = action("on_crash", "destroy", CRASH_ACTIONS)?;
@@ -202,21 +209,21 @@ impl DomainDef {
             .into_iter()
             .flat_map(|devices| devices.children().filter(|n| n.has_tag_name("disk")))
             .map(parse_disk)
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<Box<[_]>>>()?;
         Ok(DomainDef {
-            virt_type: virt_type.to_owned(),
-            name,
+            virt_type,
+            name: Arc::from(name),
             uuid,
-            title: child_text(root, "title"),
-            description: child_text(root, "description"),
+            title: child_text(root, "title").map(Box::from),
+            description: child_text(root, "description").map(Box::from),
             memory_kib,
             current_memory_kib,
             vcpus,
-            os_type: os_type.to_owned(),
-            arch: arch.to_owned(),
+            os_type,
+            arch,
             machine,
             boot,
-            clock_offset: clock_offset.to_owned(),
+            clock_offset,
             on_poweroff,
             on_reboot,
             on_crash,
@@ -228,7 +235,7 @@ impl DomainDef {
     /// `id` is the domain's id when active (libvirt writes it as an attribute of `<domain>`).
     pub fn to_xml(&self, id: Option<i32>) -> String {
         let mut out = String::with_capacity(1024);
-        let _ = write!(out, "<domain type='{}'", escape(&self.virt_type));
+        let _ = write!(out, "<domain type='{}'", escape(self.virt_type));
         if let Some(id) = id {
             let _ = write!(out, " id='{id}'");
         }
@@ -250,7 +257,7 @@ impl DomainDef {
             let _ = write!(out, " machine='{}'", escape(machine));
         }
         let _ = writeln!(out, ">{}</type>", self.os_type);
-        for dev in &self.boot {
+        for dev in self.boot.iter() {
             let _ = writeln!(out, "    <boot dev='{dev}'/>");
         }
         out.push_str("  </os>\n");
@@ -262,7 +269,7 @@ impl DomainDef {
         for disk in &self.disks {
             let _ = writeln!(out, "    <disk type='{}' device='{}'>", disk.disk_type, disk.device);
             if let Some(source) = &disk.source {
-                let attr = source_attribute(&disk.disk_type);
+                let attr = source_attribute(disk.disk_type);
                 let _ = writeln!(out, "      <source {attr}='{}'/>", escape(source));
             }
             let _ =
@@ -393,13 +400,11 @@ fn parse_memory(node: Node<'_, '_>) -> Result<u64> {
 
 fn parse_disk(node: Node<'_, '_>) -> Result<Disk> {
     let disk_type = node.attribute("type").unwrap_or("file");
-    if !matches!(disk_type, "file" | "block" | "dir") {
-        return Err(Error::Xml(format!("unsupported disk type '{disk_type}'")));
-    }
+    let disk_type = known(&["file", "block", "dir"], disk_type)
+        .ok_or_else(|| Error::Xml(format!("unsupported disk type '{disk_type}'")))?;
     let device = node.attribute("device").unwrap_or("disk");
-    if !matches!(device, "disk" | "cdrom" | "floppy" | "lun") {
-        return Err(Error::Xml(format!("unknown disk device '{device}'")));
-    }
+    let device = known(&["disk", "cdrom", "floppy", "lun"], device)
+        .ok_or_else(|| Error::Xml(format!("unknown disk device '{device}'")))?;
     let target = child(node, "target");
     let target_dev = target
         .and_then(|t| t.attribute("dev"))
@@ -410,24 +415,27 @@ fn parse_disk(node: Node<'_, '_>) -> Result<Disk> {
         return Err(Error::Xml(format!("missing source information for device {target_dev}")));
     }
     let target_bus = match target.and_then(|t| t.attribute("bus")) {
-        Some(bus @ ("ide" | "scsi" | "virtio" | "xen" | "usb" | "sata" | "sd" | "fdc")) => bus,
-        Some(bus) => return Err(Error::Xml(format!("unknown disk bus type '{bus}'"))),
+        Some(bus) => known(&["ide", "scsi", "virtio", "xen", "usb", "sata", "sd", "fdc"], bus)
+            .ok_or_else(|| Error::Xml(format!("unknown disk bus type '{bus}'")))?,
         None if target_dev.starts_with("hd") => "ide",
         None if target_dev.starts_with("sd") => "scsi",
         None if target_dev.starts_with("vd") => "virtio",
         None if target_dev.starts_with("xvd") => "xen",
         None if target_dev.starts_with("fd") => "fdc",
-        None => {
-            return Err(Error::Xml(format!("cannot infer the bus of disk {target_dev}")));
-        }
+        None => return Err(Error::Xml(format!("cannot infer the bus of disk {target_dev}"))),
     };
     Ok(Disk {
-        disk_type: disk_type.to_owned(),
-        device: device.to_owned(),
-        source: source.map(str::to_owned),
-        target_dev: target_dev.to_owned(),
-        target_bus: target_bus.to_owned(),
+        disk_type,
+        device,
+        source: source.map(Box::from),
+        target_dev: Box::from(target_dev),
+        target_bus,
     })
+}
+
+/// `value` as the `&'static str` of `list` it equals.
+fn known(list: &[&'static str], value: &str) -> Option<&'static str> {
+    list.iter().find(|known| **known == value).copied()
 }
 
 fn source_attribute(disk_type: &str) -> &'static str {
@@ -540,7 +548,7 @@ mod tests {
     fn escapes_text_and_attributes() {
         let xml = "<domain type='test'><name>a&amp;'\"b</name><title>T&lt;1&gt;</title><memory>1</memory><os><type>hvm</type></os></domain>";
         let def = DomainDef::parse(xml, &DEFAULTS).unwrap();
-        assert_eq!(def.name, "a&'\"b");
+        assert_eq!(&*def.name, "a&'\"b");
         let out = def.to_xml(None);
         assert!(out.contains("<name>a&amp;&apos;&quot;b</name>"), "{out}");
         assert!(out.contains("<title>T&lt;1&gt;</title>"), "{out}");

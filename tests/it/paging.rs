@@ -30,7 +30,7 @@ async fn pages_come_from_one_snapshot_and_add_up_to_the_listing() {
         assert_eq!(page.count, 2_500);
         pages += 1;
         generations.insert(page.generation);
-        names.extend(page.domains.iter().map(|d| d.domain.as_ref().unwrap().name.clone()));
+        names.extend(page.domains.iter().map(|d| d.name.clone()));
         // Changes between pages do not show up in this listing.
         conn.define_xml(&domain_xml(&format!("late{pages}"), 90_000 + pages), 0).await.unwrap();
         if page.next_page_token.is_empty() {

@@ -1,5 +1,6 @@
 //! `cargo xtask`: project automation. A flat match on the subcommand; each task in its own module.
 
+mod bench;
 mod crash;
 mod race;
 mod service;
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 const USAGE: &str = "usage: cargo xtask <task> [options]
 
 tasks:
+  bench            benchmarks of a release rvirtd, beside libvirtd when installed (--quick)
   crash            kill rvirtd with SIGKILL under churn, restart, check nothing is lost (--kills N)
   install-service  install rvirtd, rvirsh, the systemd unit and the default config (--dry-run)
   race             legacy enumeration vs ListAllDomains under churn, every atomic listing replayed
@@ -21,6 +23,7 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or_default();
     match args.first().map(String::as_str) {
+        Some("bench") => bench::run_task(&root(), rest),
         Some("crash") => crash::run_task(rest),
         Some("install-service") => service::run_task(&root(), rest),
         Some("race") => race::run_task(rest),

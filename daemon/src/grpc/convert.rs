@@ -9,7 +9,12 @@ use uuid::Uuid;
 
 /// The handle message for a domain as it is now.
 pub fn handle(domain: &Domain) -> v1::Domain {
-    v1::Domain { uuid: domain.uuid().to_string(), name: domain.name().to_owned(), id: domain.id }
+    v1::Domain { uuid: uuid_bytes(domain.uuid()), name: domain.name().to_owned(), id: domain.id }
+}
+
+/// A UUID as the 16 bytes answers carry.
+pub fn uuid_bytes(uuid: Uuid) -> prost::bytes::Bytes {
+    prost::bytes::Bytes::copy_from_slice(uuid.as_bytes())
 }
 
 /// The proto state.
@@ -20,7 +25,9 @@ pub fn state(state: DomainState) -> i32 {
 /// One ListAllDomains entry.
 pub fn summary(domain: &Domain) -> v1::DomainSummary {
     v1::DomainSummary {
-        domain: Some(handle(domain)),
+        uuid: uuid_bytes(domain.uuid()),
+        name: domain.name().to_owned(),
+        id: domain.id,
         state: state(domain.state),
         reason: domain.reason,
         persistent: domain.persistent,
@@ -28,7 +35,7 @@ pub fn summary(domain: &Domain) -> v1::DomainSummary {
         has_managed_save: domain.has_managed_save,
         snapshot_count: domain.snapshots.len() as u32,
         checkpoint_count: domain.checkpoints.len() as u32,
-        title: domain.def.title.clone().unwrap_or_default(),
+        title: domain.def.title.as_deref().unwrap_or_default().to_owned(),
     }
 }
 

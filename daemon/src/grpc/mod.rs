@@ -10,7 +10,6 @@ use crate::error::{DomainRef, Error};
 use crate::filter::ListFilter;
 use crate::lifecycle::{Op, flags};
 use crate::paging::{PageToken, RetainedViews, TokenCodec};
-use prost::Message;
 use rvirt_proto::v1::{self, domain_service_server::DomainService};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -116,23 +115,24 @@ impl DomainService for Service {
             size => (size as usize).min(MAX_PAGE_SIZE),
         };
         let budget = self.max_message_bytes.saturating_sub(MESSAGE_MARGIN_BYTES);
-        let (mut domains, mut bytes, mut more) = (Vec::new(), 0, false);
+        let capacity = if request.flags == 0 { view.len().min(max_count) } else { 0 };
+        let (mut domains, mut bytes, mut more) = (Vec::with_capacity(capacity), 0, false);
         for domain in view.iter_after(after).filter(|d| filter.matches(d)) {
-            let summary = convert::summary(domain);
-            let size = summary.encoded_len() + 8;
+            // An upper bound of the entry's encoded size: every fixed field at its widest.
+            let size = 64 + domain.name().len() + domain.def.title.as_ref().map_or(0, |t| t.len());
             if domains.len() == max_count || (bytes + size > budget && !domains.is_empty()) {
                 more = true;
                 break;
             }
             bytes += size;
-            domains.push(summary);
+            domains.push(convert::summary(domain));
         }
         let count = known_count
             .unwrap_or_else(|| if more { view.count(&filter) as u64 } else { domains.len() as u64 });
-        let next_page_token = match (more, domains.last().and_then(|s| s.domain.as_ref())) {
+        let next_page_token = match (more, domains.last()) {
             (true, Some(last)) => {
                 self.retained.retain(&view);
-                let after = convert::uuid(&last.uuid)?;
+                let after = uuid::Uuid::from_slice(&last.uuid).map_err(|e| Error::Driver(e.to_string()))?;
                 let token =
                     PageToken { generation: view.generation, after, flags: request.flags, caller, count };
                 self.tokens.encode(&token)
