@@ -82,8 +82,8 @@ impl ListFilter {
                 && (flags & STATES == 0 || flags & state != 0)
                 && group(flags::MANAGEDSAVE, flags::NO_MANAGEDSAVE, domain.has_managed_save)
                 && group(flags::AUTOSTART, flags::NO_AUTOSTART, domain.autostart)
-                && group(flags::HAS_SNAPSHOT, flags::NO_SNAPSHOT, !domain.snapshots.is_empty())
-                && group(flags::HAS_CHECKPOINT, flags::NO_CHECKPOINT, !domain.checkpoints.is_empty()))
+                && group(flags::HAS_SNAPSHOT, flags::NO_SNAPSHOT, !domain.moments.snapshots.is_empty())
+                && group(flags::HAS_CHECKPOINT, flags::NO_CHECKPOINT, !domain.moments.checkpoints.is_empty()))
     }
 }
 

@@ -284,23 +284,24 @@ pub fn apply(domain: &Domain, op: &Op) -> Result<Change> {
         Op::SnapshotCreate(def, flags, now) => snapshot_create(next, def, *flags, *now),
         Op::SnapshotDelete(name, flags) => {
             let (snapshots, deleted) =
-                delete_moment(&domain.snapshots, name, *flags, |s| (&s.name, &mut s.parent))
+                delete_moment(&domain.moments.snapshots, name, *flags, |s| (&s.name, &mut s.parent))
                     .ok_or_else(|| Error::NoSnapshot(name.clone()))?;
-            next.snapshots = snapshots;
-            if let Some(current) = &domain.current_snapshot
+            next.moments.snapshots = snapshots;
+            if let Some(current) = &domain.moments.current_snapshot
                 && deleted.contains(current)
             {
                 // The current snapshot's nearest surviving ancestor becomes current.
-                next.current_snapshot = surviving_ancestor(&domain.snapshots, current, &deleted);
+                next.moments.current_snapshot =
+                    surviving_ancestor(&domain.moments.snapshots, current, &deleted);
             }
             Ok(Change::update(next))
         }
         Op::CheckpointCreate(def, now) => checkpoint_create(next, def, *now),
         Op::CheckpointDelete(name, flags) => {
             let (checkpoints, _) =
-                delete_moment(&domain.checkpoints, name, *flags, |c| (&c.name, &mut c.parent))
+                delete_moment(&domain.moments.checkpoints, name, *flags, |c| (&c.name, &mut c.parent))
                     .ok_or_else(|| Error::NoCheckpoint(name.clone()))?;
-            next.checkpoints = checkpoints;
+            next.moments.checkpoints = checkpoints;
             Ok(Change::update(next))
         }
     }
@@ -325,9 +326,12 @@ fn undefine(mut domain: Domain, flags: u32) -> Result<Change> {
             "Refusing to undefine while domain managed save image exists",
         ));
     }
-    if !domain.is_active() && !domain.snapshots.is_empty() && flags & flags::UNDEFINE_SNAPSHOTS_METADATA == 0
+    if !domain.is_active()
+        && !domain.moments.snapshots.is_empty()
+        && flags & flags::UNDEFINE_SNAPSHOTS_METADATA == 0
     {
-        let reason = format!("cannot delete inactive domain with {} snapshots", domain.snapshots.len());
+        let reason =
+            format!("cannot delete inactive domain with {} snapshots", domain.moments.snapshots.len());
         return Err(Error::invalid(domain.state, reason));
     }
     if !domain.is_active() {
@@ -343,7 +347,7 @@ fn undefine(mut domain: Domain, flags: u32) -> Result<Change> {
 }
 
 fn snapshot_create(mut domain: Domain, def: &MomentDef, flags: u32, now: i64) -> Result<Change> {
-    if !domain.checkpoints.is_empty() {
+    if !domain.moments.checkpoints.is_empty() {
         return Err(Error::OperationUnsupported("cannot create snapshot while checkpoint exists".into()));
     }
     let halt = flags & flags::SNAPSHOT_CREATE_HALT != 0;
@@ -351,15 +355,17 @@ fn snapshot_create(mut domain: Domain, def: &MomentDef, flags: u32, now: i64) ->
         return Err(Error::invalid(domain.state, "transient domain needs to remain running"));
     }
     let name = def.name.clone().unwrap_or_else(|| now.to_string());
-    if domain.snapshots.iter().any(|s| s.name == name) {
+    if domain.moments.snapshots.iter().any(|s| s.name == name) {
         return Err(Error::MomentExists(name));
     }
-    domain.snapshots.push(Snapshot {
+    let moments = &mut *domain.moments;
+    let parent = moments.current_snapshot.replace(name.clone());
+    moments.snapshots.push(Snapshot {
         name: name.clone(),
         description: def.description.clone(),
         creation_time: now,
         state: snapshot_state(domain.state).to_owned(),
-        parent: domain.current_snapshot.replace(name),
+        parent,
     });
     if halt && domain.is_active() {
         return Ok(Change::stop(domain, reason::SHUTOFF_FROM_SNAPSHOT));
@@ -371,18 +377,18 @@ fn checkpoint_create(mut domain: Domain, def: &MomentDef, now: i64) -> Result<Ch
     if !domain.is_active() {
         return Err(Error::OperationUnsupported("cannot create checkpoint for inactive domain".into()));
     }
-    if !domain.snapshots.is_empty() {
+    if !domain.moments.snapshots.is_empty() {
         return Err(Error::OperationUnsupported("cannot create checkpoint while snapshot exists".into()));
     }
     if domain.def.disks.iter().all(|disk| disk.device != "disk") {
         return Err(Error::ConfigUnsupported("checkpoint for domain without disks".into()));
     }
     let name = def.name.clone().unwrap_or_else(|| now.to_string());
-    if domain.checkpoints.iter().any(|c| c.name == name) {
+    if domain.moments.checkpoints.iter().any(|c| c.name == name) {
         return Err(Error::MomentExists(name));
     }
-    let parent = domain.checkpoints.last().map(|c| c.name.clone());
-    domain.checkpoints.push(Checkpoint {
+    let parent = domain.moments.checkpoints.last().map(|c| c.name.clone());
+    domain.moments.checkpoints.push(Checkpoint {
         name,
         description: def.description.clone(),
         creation_time: now,
@@ -637,19 +643,19 @@ mod tests {
             let def = MomentDef { name: Some(name.into()), description: String::new() };
             domain = apply(&domain, &Op::SnapshotCreate(def, 0, 1)).unwrap().domain.unwrap();
         }
-        assert_eq!(domain.current_snapshot.as_deref(), Some("c"));
+        assert_eq!(domain.moments.current_snapshot.as_deref(), Some("c"));
         let dup = MomentDef { name: Some("a".into()), description: String::new() };
         assert!(matches!(apply(&domain, &Op::SnapshotCreate(dup, 0, 1)), Err(Error::MomentExists(_))));
         let without_b = apply(&domain, &Op::SnapshotDelete("b".into(), 0)).unwrap().domain.unwrap();
-        let c = without_b.snapshots.iter().find(|s| s.name == "c").unwrap();
+        let c = without_b.moments.snapshots.iter().find(|s| s.name == "c").unwrap();
         assert_eq!(c.parent.as_deref(), Some("a"));
         let only_a =
             apply(&domain, &Op::SnapshotDelete("a".into(), flags::MOMENT_DELETE_CHILDREN_ONLY)).unwrap();
         let only_a = only_a.domain.unwrap();
-        assert_eq!(only_a.snapshots.len(), 1);
-        assert_eq!(only_a.current_snapshot.as_deref(), Some("a"));
+        assert_eq!(only_a.moments.snapshots.len(), 1);
+        assert_eq!(only_a.moments.current_snapshot.as_deref(), Some("a"));
         let none = apply(&domain, &Op::SnapshotDelete("a".into(), flags::MOMENT_DELETE_CHILDREN)).unwrap();
-        assert_eq!(none.domain.unwrap().current_snapshot, None);
+        assert_eq!(none.domain.unwrap().moments.current_snapshot, None);
         assert!(matches!(apply(&domain, &Op::SnapshotDelete("zz".into(), 0)), Err(Error::NoSnapshot(_))));
     }
 
@@ -662,7 +668,7 @@ mod tests {
         ));
         let running = domain_in(DomainState::Running);
         let with_cp = apply(&running, &cp()).unwrap().domain.unwrap();
-        assert_eq!(with_cp.checkpoints.len(), 1);
+        assert_eq!(with_cp.moments.checkpoints.len(), 1);
         assert!(matches!(apply(&with_cp, &cp()), Err(Error::MomentExists(_))));
         let snap = Op::SnapshotCreate(MomentDef::default(), 0, 1);
         assert!(matches!(apply(&with_cp, &snap), Err(Error::OperationUnsupported(_))));

@@ -186,15 +186,15 @@ impl Store {
             match domains.get_mut(&uuid) {
                 Some(domain) => {
                     let (snapshots, current) = load_moments(&dir, parse_snapshot);
-                    domain.snapshots = snapshots;
-                    domain.current_snapshot = current;
+                    domain.moments.snapshots = snapshots;
+                    domain.moments.current_snapshot = current;
                 }
                 None => remove_orphan(&dir),
             }
         }
         for (uuid, dir) in self.entries(Root::State, "checkpoint", "") {
             match domains.get_mut(&uuid) {
-                Some(domain) => domain.checkpoints = load_moments(&dir, parse_checkpoint).0,
+                Some(domain) => domain.moments.checkpoints = load_moments(&dir, parse_checkpoint).0,
                 None => remove_orphan(&dir),
             }
         }
@@ -346,12 +346,17 @@ fn diff(uuid: Uuid, old: Option<&Domain>, new: Option<&Domain>) -> Vec<FileOp> {
     };
     file(Root::State, format!("save/{uuid}.save"), old.and_then(save), new.and_then(save));
     let snapshots = |d: &Domain| -> BTreeMap<String, String> {
-        let current = d.current_snapshot.as_deref();
+        let current = d.moments.current_snapshot.as_deref();
         let text = |(i, s): (usize, &Snapshot)| snapshot_text(s, i, current == Some(s.name.as_str()));
-        d.snapshots.iter().enumerate().map(|(i, s)| (file_name(&s.name), text((i, s)))).collect()
+        d.moments.snapshots.iter().enumerate().map(|(i, s)| (file_name(&s.name), text((i, s)))).collect()
     };
     let checkpoints = |d: &Domain| -> BTreeMap<String, String> {
-        d.checkpoints.iter().enumerate().map(|(i, c)| (file_name(&c.name), checkpoint_text(c, i))).collect()
+        d.moments
+            .checkpoints
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (file_name(&c.name), checkpoint_text(c, i)))
+            .collect()
     };
     for (kind, texts) in [
         ("snapshot", &snapshots as &dyn Fn(&Domain) -> BTreeMap<String, String>),

@@ -33,8 +33,8 @@ pub fn summary(domain: &Domain) -> v1::DomainSummary {
         persistent: domain.persistent,
         autostart: domain.autostart,
         has_managed_save: domain.has_managed_save,
-        snapshot_count: domain.snapshots.len() as u32,
-        checkpoint_count: domain.checkpoints.len() as u32,
+        snapshot_count: domain.moments.snapshots.len() as u32,
+        checkpoint_count: domain.moments.checkpoints.len() as u32,
         title: domain.def.title.as_deref().unwrap_or_default().to_owned(),
     }
 }

@@ -370,9 +370,13 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainListAllSnapshotsResponse> {
         Error::check_flags(request.get_ref().flags, 0, "virDomainListAllSnapshots")?;
         let domain = self.domain(&request.get_ref().uuid)?;
-        let current = domain.current_snapshot.as_deref();
-        let snapshots =
-            domain.snapshots.iter().map(|s| convert::snapshot(s, current == Some(s.name.as_str()))).collect();
+        let current = domain.moments.current_snapshot.as_deref();
+        let snapshots = domain
+            .moments
+            .snapshots
+            .iter()
+            .map(|s| convert::snapshot(s, current == Some(s.name.as_str())))
+            .collect();
         reply(v1::DomainListAllSnapshotsResponse { snapshots })
     }
 
@@ -382,7 +386,7 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainSnapshotNumResponse> {
         Error::check_flags(request.get_ref().flags, 0, "virDomainSnapshotNum")?;
         let domain = self.domain(&request.get_ref().uuid)?;
-        reply(v1::DomainSnapshotNumResponse { count: domain.snapshots.len() as u32 })
+        reply(v1::DomainSnapshotNumResponse { count: domain.moments.snapshots.len() as u32 })
     }
 
     async fn domain_snapshot_delete(&self, request: Request<v1::DomainSnapshotDeleteRequest>) -> ChangeReply {
@@ -408,7 +412,7 @@ impl DomainService for Service {
         Error::check_flags(request.get_ref().flags, 0, "virDomainListAllCheckpoints")?;
         let domain = self.domain(&request.get_ref().uuid)?;
         reply(v1::DomainListAllCheckpointsResponse {
-            checkpoints: domain.checkpoints.iter().map(convert::checkpoint).collect(),
+            checkpoints: domain.moments.checkpoints.iter().map(convert::checkpoint).collect(),
         })
     }
 
