@@ -212,6 +212,7 @@ fn build_rvirtd() -> anyhow::Result<PathBuf> {
         "release" => args.push("--release"),
         other => args.extend(["--profile", other]),
     }
+    println!("building rvirtd: cargo {}", args.join(" "));
     crate::cargo(&args)?;
     Ok(dir.join("rvirtd"))
 }
