@@ -235,12 +235,21 @@ impl Domains {
                 (None, None) => {}
             }
         }
-        self.store.record(uuid, old.as_deref(), change.domain.as_ref())?;
-        let committed = loop {
-            match self.registry.commit(uuid, &change, self.counters.generation_ceiling())? {
-                Some(committed) => break committed,
-                None => self.counters.reserve_generations(&self.store, self.view().generation + 1)?,
+        // Recording and committing have no await between them, so a cancelled call can never
+        // leave a change on disk but not in the registry. Their fsyncs block: on a multi-threaded
+        // runtime this worker hands its other tasks to another thread while they run.
+        let record_and_commit = || {
+            self.store.record(uuid, old.as_deref(), change.domain.as_ref())?;
+            loop {
+                match self.registry.commit(uuid, &change, self.counters.generation_ceiling())? {
+                    Some(committed) => return Ok::<_, Error>(committed),
+                    None => self.counters.reserve_generations(&self.store, self.view().generation + 1)?,
+                }
             }
+        };
+        let committed = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(record_and_commit)?,
+            _ => record_and_commit()?,
         };
         match &committed.domain {
             Some(domain) => tracing::info!(
