@@ -77,11 +77,8 @@ struct Report {
 
 /// Runs the task with its command-line arguments.
 pub(crate) fn run_task(root: &Path, args: &[String]) -> anyhow::Result<()> {
-    if cfg!(debug_assertions) {
-        // Benchmarks mean nothing in a debug build: run this task again, in release.
-        let mut release = vec!["run", "--release", "--quiet", "--package", "xtask", "--", "bench"];
-        release.extend(args.iter().map(String::as_str));
-        return crate::cargo(&release);
+    if let Some(result) = crate::rerun_in_release("bench", args) {
+        return result;
     }
     let mut options =
         Options { sizes: vec![100, 1_000, 10_000, 100_000], quick: false, json: None, libvirt: true };

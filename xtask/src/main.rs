@@ -40,6 +40,17 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
 }
 
+/// Runs `task` again in a release build of xtask when this one is a debug build (figures from a
+/// debug build mean nothing); `None` when this already is the release build.
+fn rerun_in_release(task: &str, args: &[String]) -> Option<anyhow::Result<()>> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    let mut release = vec!["run", "--release", "--quiet", "--package", "xtask", "--", task];
+    release.extend(args.iter().map(String::as_str));
+    Some(cargo(&release))
+}
+
 /// Runs cargo (the one that runs xtask) with `args` in the workspace root.
 fn cargo(args: &[&str]) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
