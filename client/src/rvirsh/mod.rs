@@ -1,0 +1,330 @@
+//! rvirsh: a virsh-compatible command line over the rvirt client library.
+//!
+//! This module holds the global options (`-c URI`, `-q`), the command table, the dispatch loop
+//! (virsh's `vshCommandRun`: every command is followed by an empty line unless quiet, a failed
+//! command reports `error: ...` lines and the next one still runs, the exit status is the last
+//! command's) and the domain lookup every command shares (`virshLookupDomainBy`). The commands
+//! live in one module per group; `parser` reads the command line, `table` lays out tables.
+//!
+//! Output on stdout is byte-for-byte virsh 9.0's. Deliberate differences:
+//! - Error texts on stderr differ (rvirt's errors name more precise kinds); the `error: ` prefix,
+//!   the number of error lines and the exit status follow virsh.
+//! - Options virsh has but rvirsh does not implement (`--console`, `--xpath`, `--tree`...) are
+//!   parsed like virsh parses them and then refused with an error.
+//! - `dominfo` prints no `Security model:`/`Security DOI:`/`Security label:` lines: rvirt has
+//!   no security driver. `CPU time:` is the daemon's figure.
+//! - `dompmsuspend`/`dompmwakeup` work (as with the QEMU driver) where libvirt's test driver
+//!   answers "not supported".
+//! - Creation times print in UTC unless `TZ` is a fixed offset (see `moment`).
+//! - Text is always taken as UTF-8, as virsh does in a UTF-8 locale (in the plain C locale
+//!   virsh's tables escape every non-ASCII byte).
+
+mod checkpoint;
+mod info;
+mod lifecycle;
+mod list;
+mod moment;
+mod parser;
+mod snapshot;
+mod table;
+
+use anyhow::Context as _;
+use parser::{CmdDef, Command, Group};
+use rvirt::{Connection, Domain};
+use std::io::Write as _;
+use std::process::ExitCode;
+
+/// What a command prints to, and whether `-q` silenced the informational part.
+#[derive(Debug)]
+pub(crate) struct Printer {
+    quiet: bool,
+}
+
+impl Printer {
+    /// Output that `-q` keeps (virsh's `vshPrint`).
+    pub(crate) fn print(&self, text: &str) {
+        // Like printf in virsh, a closed stdout is not an error worth dying for.
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    }
+
+    /// Informational output that `-q` drops (virsh's `vshPrintExtra`).
+    pub(crate) fn extra(&self, text: &str) {
+        if !self.quiet {
+            self.print(text);
+        }
+    }
+
+    /// Whether `-q` was given (tables then print without header).
+    pub(crate) fn quiet(&self) -> bool {
+        self.quiet
+    }
+}
+
+/// An open connection and the printer: what every command gets.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// The daemon.
+    pub(crate) conn: Connection,
+    /// stdout, honouring `-q`.
+    pub(crate) out: Printer,
+}
+
+/// Which lookups `Session::domain` tries (virsh's `VIRSH_BYID | VIRSH_BYUUID | VIRSH_BYNAME`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct By {
+    id: bool,
+    uuid: bool,
+    name: bool,
+}
+
+impl By {
+    /// An id, a UUID or a name: most commands.
+    pub(crate) const ANY: By = By { id: true, uuid: true, name: true };
+    /// `start`, `domid`: a name or a UUID.
+    pub(crate) const NAME_OR_UUID: By = By { id: false, uuid: true, name: true };
+    /// `domname`: an id or a UUID.
+    pub(crate) const ID_OR_UUID: By = By { id: true, uuid: true, name: false };
+    /// `domuuid`: an id or a name.
+    pub(crate) const ID_OR_NAME: By = By { id: true, uuid: false, name: true };
+}
+
+impl Session {
+    /// The domain the command's `--domain` names, and that argument as typed (many virsh
+    /// messages quote the argument, not the domain's name). As `virshLookupDomainBy`: a
+    /// non-negative integer is tried as an id, a 36-character string as a UUID, then the name.
+    pub(crate) async fn domain(&self, command: &Command, by: By) -> anyhow::Result<(Domain, String)> {
+        let arg = command.string_req("domain")?.unwrap_or_default();
+        let mut found = None;
+        if by.id
+            && let Some(id) = parse_c_int(arg).filter(|id| *id >= 0)
+        {
+            found = self.conn.lookup_by_id(id).await.ok();
+        }
+        if found.is_none() && by.uuid && arg.len() == 36 {
+            found = self.conn.lookup_by_uuid_string(arg).await.ok();
+        }
+        if found.is_none() && by.name {
+            found = self.conn.lookup_by_name(arg).await.ok();
+        }
+        match found {
+            Some(domain) => Ok((domain, arg.to_owned())),
+            None => anyhow::bail!("failed to get domain '{arg}'"),
+        }
+    }
+}
+
+/// C's `strtol` in base 10 over the whole string, as `virStrToLong_i`: leading blanks and a
+/// sign are allowed, nothing may follow the digits, the value must fit an `int`.
+fn parse_c_int(text: &str) -> Option<i32> {
+    let trimmed = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (negative, digits) = match trimmed.as_bytes().first() {
+        Some(b'-') => (true, &trimmed[1..]),
+        Some(b'+') => (false, &trimmed[1..]),
+        _ => (false, trimmed),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let magnitude: i64 = digits.parse().ok()?;
+    i32::try_from(if negative { -magnitude } else { magnitude }).ok()
+}
+
+/// Every command rvirsh knows, by group.
+fn find_command(name: &str) -> Option<&'static CmdDef> {
+    [list::COMMANDS, lifecycle::COMMANDS, info::COMMANDS, snapshot::COMMANDS, checkpoint::COMMANDS]
+        .into_iter()
+        .flatten()
+        .find(|def| def.name == name)
+}
+
+async fn run_command(session: &Session, command: &Command) -> anyhow::Result<()> {
+    match command.def.group {
+        Group::List => list::run(session, command).await,
+        Group::Lifecycle => lifecycle::run(session, command).await,
+        Group::Info => info::run(session, command).await,
+        Group::Snapshot => snapshot::run(session, command).await,
+        Group::Checkpoint => checkpoint::run(session, command).await,
+    }
+}
+
+/// Prints an error as virsh does: one `error: ` line per link of the chain (virsh prints its
+/// own message, then the library's).
+pub(crate) fn report(error: &anyhow::Error) {
+    let _ = std::io::stdout().lock().flush();
+    let mut stderr = std::io::stderr().lock();
+    for cause in error.chain() {
+        let _ = writeln!(stderr, "error: {cause}");
+    }
+}
+
+const USAGE: &str = "\
+Usage: rvirsh [-c URI] [-q] COMMAND [ARGS...]
+       rvirsh [-c URI] [-q] \"COMMAND [ARGS...]; COMMAND [ARGS...]...\"
+
+  -c, --connect URI   rvirtd to talk to (unix:///path or tcp://host:port);
+                      default $RVIRT_DEFAULT_URI, else the default socket
+  -q, --quiet         quiet mode: no informational messages, no table headers
+  -h, --help          this help
+  -v, --version       rvirsh's version
+
+Commands (virsh's names, options and output): list, define, create, start, shutdown,
+destroy, suspend, resume, undefine, managedsave, managedsave-remove, autostart,
+dompmsuspend, dompmwakeup, dominfo, domstate, domid, domname, domuuid, dumpxml,
+snapshot-create-as, snapshot-list, snapshot-delete, checkpoint-create-as,
+checkpoint-list, checkpoint-delete.
+";
+
+/// The global options.
+#[derive(Debug, Default)]
+struct Global {
+    uri: Option<String>,
+    quiet: bool,
+    help: bool,
+    version: bool,
+}
+
+/// Reads the global options as virsh's `getopt_long("+:c:d:e:hk:K:l:qrtvV")` does: they stop
+/// at the first word that is not one. Returns them and the rest.
+fn parse_global(args: &[String]) -> anyhow::Result<(Global, &[String])> {
+    let mut global = Global::default();
+    let mut index = 0;
+    while let Some(arg) = args.get(index) {
+        index += 1;
+        if arg == "--" {
+            break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_owned())),
+                None => (long, None),
+            };
+            match name {
+                "connect" => {
+                    let value = match inline {
+                        Some(value) => value,
+                        None => {
+                            let value = args
+                                .get(index)
+                                .cloned()
+                                .with_context(|| format!("option '--{name}' requires an argument"))?;
+                            index += 1;
+                            value
+                        }
+                    };
+                    global.uri = Some(value);
+                }
+                "quiet" => global.quiet = true,
+                "help" => global.help = true,
+                "version" => global.version = true,
+                _ => anyhow::bail!("unsupported option '--{name}'. See --help."),
+            }
+            continue;
+        }
+        let Some(shorts) = arg.strip_prefix('-').filter(|rest| !rest.is_empty()) else {
+            index -= 1;
+            break;
+        };
+        for (position, option) in shorts.char_indices() {
+            match option {
+                'q' => global.quiet = true,
+                'h' => global.help = true,
+                'v' | 'V' => global.version = true,
+                'c' => {
+                    let rest = &shorts[position + 1..];
+                    if rest.is_empty() {
+                        let value = args.get(index).cloned().context("option '-c' requires an argument")?;
+                        index += 1;
+                        global.uri = Some(value);
+                    } else {
+                        global.uri = Some(rest.to_owned());
+                    }
+                    break;
+                }
+                other => anyhow::bail!("unsupported option '-{other}'. See --help."),
+            }
+        }
+    }
+    Ok((global, &args[index..]))
+}
+
+/// Runs rvirsh with these arguments (without the program name). Errors of individual commands
+/// are reported as they happen; an `Err` is a failure before any command ran.
+pub(crate) async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
+    let (global, rest) = parse_global(args)?;
+    if global.help {
+        print!("{USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if global.version {
+        println!("{}", env!("CARGO_PKG_VERSION"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let commands = match rest {
+        [] => anyhow::bail!("rvirsh has no interactive mode: give a command (see --help)"),
+        [single] => parser::parse_string(single, find_command),
+        several => parser::parse_argv(several, find_command),
+    }
+    .map_err(anyhow::Error::msg)?;
+
+    let uri = global.uri.unwrap_or_else(Connection::default_uri);
+    let conn = Connection::open(&uri).await.context("failed to connect to the hypervisor")?;
+    let session = Session { conn, out: Printer { quiet: global.quiet } };
+
+    let mut last_ok = true;
+    for command in &commands {
+        last_ok = match run_command(&session, command).await {
+            Ok(()) => true,
+            Err(error) => {
+                report(&error);
+                false
+            }
+        };
+        session.out.extra("\n");
+    }
+    let _ = std::io::stdout().lock().flush();
+    Ok(if last_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|arg| (*arg).to_owned()).collect()
+    }
+
+    #[test]
+    fn global_options_stop_at_the_command() {
+        let args = strings(&["-q", "-c", "tcp://x:1", "list", "-q"]);
+        let (global, rest) = parse_global(&args).unwrap();
+        assert!(global.quiet);
+        assert_eq!(global.uri.as_deref(), Some("tcp://x:1"));
+        assert_eq!(rest, &args[3..]);
+
+        let args = strings(&["--connect=unix:///s", "-qcunix:///t", "list"]);
+        let (global, rest) = parse_global(&args).unwrap();
+        assert_eq!(global.uri.as_deref(), Some("unix:///t"));
+        assert_eq!(rest.len(), 1);
+    }
+
+    #[test]
+    fn ids_parse_like_strtol() {
+        assert_eq!(parse_c_int("12"), Some(12));
+        assert_eq!(parse_c_int(" +3"), Some(3));
+        assert_eq!(parse_c_int("-1"), Some(-1));
+        assert_eq!(parse_c_int("1a"), None);
+        assert_eq!(parse_c_int(""), None);
+        assert_eq!(parse_c_int("99999999999"), None);
+    }
+
+    #[test]
+    fn every_command_has_a_unique_name_and_valid_options() {
+        let groups =
+            [list::COMMANDS, lifecycle::COMMANDS, info::COMMANDS, snapshot::COMMANDS, checkpoint::COMMANDS];
+        let all: Vec<&CmdDef> = groups.into_iter().flatten().collect();
+        for def in &all {
+            assert_eq!(all.iter().filter(|other| other.name == def.name).count(), 1, "{}", def.name);
+            assert!(std::ptr::eq(find_command(def.name).unwrap(), *def));
+        }
+    }
+}
