@@ -15,7 +15,6 @@
 //!   no security driver. `CPU time:` is the daemon's figure.
 //! - `dompmsuspend`/`dompmwakeup` work (as with the QEMU driver) where libvirt's test driver
 //!   answers "not supported".
-//! - Creation times print in UTC unless `TZ` is a fixed offset (see `moment`).
 //! - Text is always taken as UTF-8, as virsh does in a UTF-8 locale (in the plain C locale
 //!   virsh's tables escape every non-ASCII byte).
 
@@ -27,6 +26,7 @@ mod moment;
 mod parser;
 mod snapshot;
 mod table;
+mod zone;
 
 use anyhow::Context as _;
 use parser::{CmdDef, Command, Group};

@@ -42,15 +42,9 @@ pub(crate) fn sort_by_name<T>(items: &mut [T], name: impl Fn(&T) -> &str) {
     });
 }
 
-/// A creation time as virsh prints it: `%Y-%m-%d %H:%M:%S %z` in local time.
-///
-/// Differs from virsh: local time is known only from a `TZ` that is UTC or a fixed POSIX
-/// offset (`TZ=JST-9`, `TZ=<+0530>-5:30`); anything else (zone names, daylight-saving rules,
-/// an unset `TZ` with a non-UTC /etc/localtime) prints UTC, because rvirsh carries no time-zone
-/// database. On UTC hosts, the usual case for servers and CI, the output is identical.
+/// A creation time as virsh prints it: `%Y-%m-%d %H:%M:%S %z` in local time (see `zone`).
 pub(crate) fn creation_time(unix_seconds: i64) -> String {
-    let offset = std::env::var("TZ").ok().and_then(|tz| posix_fixed_offset(&tz)).unwrap_or(0);
-    format_time(unix_seconds, offset)
+    format_time(unix_seconds, super::zone::utc_offset(unix_seconds))
 }
 
 /// `unix_seconds` shifted by `offset` seconds east of UTC, formatted.
@@ -71,7 +65,7 @@ fn format_time(unix_seconds: i64, offset: i64) -> String {
 }
 
 /// Year, month, day of a count of days since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -84,41 +78,6 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
-/// Seconds east of UTC for a `TZ` value that names UTC or a POSIX zone without daylight
-/// saving (`STD offset`, where the offset counts hours *west*); `None` otherwise.
-fn posix_fixed_offset(tz: &str) -> Option<i64> {
-    let tz = tz.strip_prefix(':').unwrap_or(tz);
-    if tz.is_empty()
-        || matches!(tz, "UTC" | "UCT" | "GMT" | "Zulu" | "Universal" | "Etc/UTC" | "Etc/UCT" | "Etc/GMT")
-    {
-        return Some(0);
-    }
-    let rest = if let Some(quoted) = tz.strip_prefix('<') {
-        &quoted[quoted.find('>')? + 1..]
-    } else {
-        let name_len = tz.find(|c: char| !c.is_ascii_alphabetic())?;
-        if name_len < 3 {
-            return None;
-        }
-        &tz[name_len..]
-    };
-    let (west, rest) = match rest.as_bytes().first()? {
-        b'-' => (false, &rest[1..]),
-        b'+' => (true, &rest[1..]),
-        _ => (true, rest),
-    };
-    let mut seconds = 0;
-    for (index, part) in rest.split(':').enumerate() {
-        if index > 2 || part.is_empty() || part.len() > 2 || !part.bytes().all(|b| b.is_ascii_digit()) {
-            // A daylight-saving rule or garbage follows: not a fixed offset.
-            return None;
-        }
-        let value: i64 = part.parse().ok()?;
-        seconds += value * [3600, 60, 1][index];
-    }
-    Some(if west { -seconds } else { seconds })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,17 +88,6 @@ mod tests {
         assert_eq!(format_time(1_795_747_554, 0), "2026-11-27 02:45:54 +0000");
         assert_eq!(format_time(951_782_400, 0), "2000-02-29 00:00:00 +0000");
         assert_eq!(format_time(0, -5 * 3600 - 1800), "1969-12-31 18:30:00 -0530");
-    }
-
-    #[test]
-    fn fixed_posix_offsets_are_understood() {
-        assert_eq!(posix_fixed_offset("UTC"), Some(0));
-        assert_eq!(posix_fixed_offset("UTC0"), Some(0));
-        assert_eq!(posix_fixed_offset("JST-9"), Some(9 * 3600));
-        assert_eq!(posix_fixed_offset("EST5"), Some(-5 * 3600));
-        assert_eq!(posix_fixed_offset("<+0530>-5:30"), Some(5 * 3600 + 1800));
-        assert_eq!(posix_fixed_offset("EST5EDT,M3.2.0,M11.1.0"), None);
-        assert_eq!(posix_fixed_offset("Europe/Paris"), None);
     }
 
     #[test]
