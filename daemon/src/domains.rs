@@ -164,14 +164,14 @@ impl Domains {
             .map(|elapsed| elapsed.as_secs() as i64)
             .unwrap_or(0);
         let op = if snapshot {
-            Error::check_flags(
-                moment_flags,
-                flags::SNAPSHOT_CREATE_HALT | flags::SNAPSHOT_CREATE_ATOMIC,
-                "virDomainSnapshotCreateXML",
-            )?;
+            Error::check_flags(moment_flags, flags::SNAPSHOT_CREATE_ALL, "virDomainSnapshotCreateXML")?;
             Op::SnapshotCreate(MomentDef::parse(xml, "domainsnapshot")?, moment_flags, now)
         } else {
-            Error::check_flags(moment_flags, 0, "virDomainCheckpointCreateXML")?;
+            Error::check_flags(
+                moment_flags,
+                flags::CHECKPOINT_CREATE_QUIESCE,
+                "virDomainCheckpointCreateXML",
+            )?;
             Op::CheckpointCreate(MomentDef::parse(xml, "domaincheckpoint")?, now)
         };
         self.operate(uuid, op).await

@@ -26,18 +26,26 @@ pub mod flags {
     pub const MANAGED_SAVE_ALL: u32 = 1 | 2 | 4;
     /// VIR_DOMAIN_SNAPSHOT_CREATE_HALT.
     pub const SNAPSHOT_CREATE_HALT: u32 = 8;
-    /// VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC.
-    pub const SNAPSHOT_CREATE_ATOMIC: u32 = 128;
+    /// What libvirt's test driver accepts and rvirt implements or can ignore: HALT, ATOMIC (128),
+    /// QUIESCE (64), LIVE (256) and VALIDATE (512); the others (REDEFINE, DISK_ONLY, ...) are
+    /// refused as unsupported flags.
+    pub const SNAPSHOT_CREATE_ALL: u32 = SNAPSHOT_CREATE_HALT | 128 | 64 | 256 | 512;
+    /// VIR_DOMAIN_CHECKPOINT_CREATE_QUIESCE, accepted as libvirt's test driver does; REDEFINE is not.
+    pub const CHECKPOINT_CREATE_QUIESCE: u32 = 2;
     /// VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN (same value for checkpoints).
     pub const MOMENT_DELETE_CHILDREN: u32 = 1;
     /// VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY (same value for checkpoints).
     pub const MOMENT_DELETE_METADATA_ONLY: u32 = 2;
     /// VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY (same value for checkpoints).
     pub const MOMENT_DELETE_CHILDREN_ONLY: u32 = 4;
-    /// Every delete flag above.
-    pub const MOMENT_DELETE_ALL: u32 = 1 | 2 | 4;
-    /// VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_UPDATE_CPU.
-    pub const XML_ALL: u32 = 1 | 2 | 4;
+    /// Snapshot deletion flags libvirt's test driver accepts (METADATA_ONLY is refused there).
+    pub const SNAPSHOT_DELETE_ALL: u32 = MOMENT_DELETE_CHILDREN | MOMENT_DELETE_CHILDREN_ONLY;
+    /// Checkpoint deletion flags.
+    pub const CHECKPOINT_DELETE_ALL: u32 =
+        MOMENT_DELETE_CHILDREN | MOMENT_DELETE_METADATA_ONLY | MOMENT_DELETE_CHILDREN_ONLY;
+    /// VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_MIGRATABLE, as libvirt's
+    /// test driver (UPDATE_CPU is refused there).
+    pub const XML_ALL: u32 = 1 | 2 | 8;
     /// VIR_DOMAIN_XML_INACTIVE.
     pub const XML_INACTIVE: u32 = 2;
 }
@@ -207,7 +215,7 @@ pub fn apply(domain: &Domain, op: &Op) -> Result<Change> {
             if !domain.is_active() {
                 return Err(not_running());
             }
-            if domain.def.on_poweroff == "restart" {
+            if domain.def.extras().on_poweroff == "restart" {
                 next.state = DomainState::Running;
                 next.reason = reason::RUNNING_BOOTED;
                 return Ok(Change::update(next));

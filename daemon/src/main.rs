@@ -10,6 +10,11 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::{EnvFilter, reload};
 
+// mimalloc: the daemon makes and drops many small objects per listing and per change; measured
+// with glibc's malloc, building a 100,000-domain answer took twice as long.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// rvirt's domain management daemon. Serves the rvirt.v1 gRPC API (plus gRPC health checking and
 /// server reflection) on a unix socket, and on TCP when asked, with the in-memory `test` driver.
 ///

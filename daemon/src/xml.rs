@@ -54,7 +54,8 @@ const DEFAULT_BOOT: &[&str] = &["hd"];
 ///
 /// Kept small, because the registry holds one per domain (100,000 of them must fit in well under
 /// 1 KiB each): values from a closed set are `&'static str` taken from the lists above, the name is
-/// an `Arc<str>` the registry's name index shares, and rarely set text is boxed.
+/// an `Arc<str>` the registry's name index shares, and what most domains leave at its default
+/// lives in `Extras`, boxed only when something there is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainDef {
     /// `<domain type=…>`.
@@ -63,10 +64,6 @@ pub struct DomainDef {
     pub name: Arc<str>,
     /// `<uuid>`, generated when absent.
     pub uuid: Uuid,
-    /// `<title>`.
-    pub title: Option<Box<str>>,
-    /// `<description>`.
-    pub description: Option<Box<str>>,
     /// `<memory>` in KiB.
     pub memory_kib: u64,
     /// `<currentMemory>` in KiB, at most `memory_kib`.
@@ -77,9 +74,22 @@ pub struct DomainDef {
     pub os_type: &'static str,
     /// `<os><type arch=…>`: usually the driver's default, borrowed.
     pub arch: Cow<'static, str>,
+    /// `<devices><disk>`.
+    pub disks: Box<[Disk]>,
+    /// The rest; `None` when all of it is at its default (see `DomainDef::extras`).
+    pub extras: Option<Box<Extras>>,
+}
+
+/// The parts of a definition most domains leave at libvirt's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extras {
+    /// `<title>`.
+    pub title: Option<Box<str>>,
+    /// `<description>`.
+    pub description: Option<Box<str>>,
     /// `<os><type machine=…>`.
     pub machine: Option<Box<str>>,
-    /// `<os><boot dev=…>`, in order; the default (`hd` alone) is borrowed.
+    /// `<os><boot dev=…>`, in order.
     pub boot: Cow<'static, [&'static str]>,
     /// `<clock offset=…>`.
     pub clock_offset: &'static str,
@@ -89,9 +99,19 @@ pub struct DomainDef {
     pub on_reboot: &'static str,
     /// `<on_crash>`.
     pub on_crash: &'static str,
-    /// `<devices><disk>`.
-    pub disks: Box<[Disk]>,
 }
+
+/// libvirt's defaults (an hvm guest's boot order).
+static DEFAULT_EXTRAS: Extras = Extras {
+    title: None,
+    description: None,
+    machine: None,
+    boot: Cow::Borrowed(DEFAULT_BOOT),
+    clock_offset: "utc",
+    on_poweroff: "destroy",
+    on_reboot: "restart",
+    on_crash: "destroy",
+};
 
 /// One `<disk>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,25 +230,33 @@ impl DomainDef {
             .flat_map(|devices| devices.children().filter(|n| n.has_tag_name("disk")))
             .map(parse_disk)
             .collect::<Result<Box<[_]>>>()?;
-        Ok(DomainDef {
-            virt_type,
-            name: Arc::from(name),
-            uuid,
+        let extras = Extras {
             title: child_text(root, "title").map(Box::from),
             description: child_text(root, "description").map(Box::from),
-            memory_kib,
-            current_memory_kib,
-            vcpus,
-            os_type,
-            arch,
             machine,
             boot,
             clock_offset,
             on_poweroff,
             on_reboot,
             on_crash,
+        };
+        Ok(DomainDef {
+            virt_type,
+            name: Arc::from(name),
+            uuid,
+            memory_kib,
+            current_memory_kib,
+            vcpus,
+            os_type,
+            arch,
             disks,
+            extras: (extras != DEFAULT_EXTRAS).then(|| Box::new(extras)),
         })
+    }
+
+    /// Title, description, machine, boot order, clock and lifecycle actions.
+    pub fn extras(&self) -> &Extras {
+        self.extras.as_deref().unwrap_or(&DEFAULT_EXTRAS)
     }
 
     /// Formats as libvirt does: two-space indent, KiB units, defaults written out.
@@ -242,10 +270,11 @@ impl DomainDef {
         out.push_str(">\n");
         let _ = writeln!(out, "  <name>{}</name>", escape(&self.name));
         let _ = writeln!(out, "  <uuid>{}</uuid>", self.uuid);
-        if let Some(title) = &self.title {
+        let extras = self.extras();
+        if let Some(title) = &extras.title {
             let _ = writeln!(out, "  <title>{}</title>", escape(title));
         }
-        if let Some(description) = &self.description {
+        if let Some(description) = &extras.description {
             let _ = writeln!(out, "  <description>{}</description>", escape(description));
         }
         let _ = writeln!(out, "  <memory unit='KiB'>{}</memory>", self.memory_kib);
@@ -253,18 +282,18 @@ impl DomainDef {
         let _ = writeln!(out, "  <vcpu placement='static'>{}</vcpu>", self.vcpus);
         out.push_str("  <os>\n");
         let _ = write!(out, "    <type arch='{}'", escape(&self.arch));
-        if let Some(machine) = &self.machine {
+        if let Some(machine) = &extras.machine {
             let _ = write!(out, " machine='{}'", escape(machine));
         }
         let _ = writeln!(out, ">{}</type>", self.os_type);
-        for dev in self.boot.iter() {
+        for dev in extras.boot.iter() {
             let _ = writeln!(out, "    <boot dev='{dev}'/>");
         }
         out.push_str("  </os>\n");
-        let _ = writeln!(out, "  <clock offset='{}'/>", self.clock_offset);
-        let _ = writeln!(out, "  <on_poweroff>{}</on_poweroff>", self.on_poweroff);
-        let _ = writeln!(out, "  <on_reboot>{}</on_reboot>", self.on_reboot);
-        let _ = writeln!(out, "  <on_crash>{}</on_crash>", self.on_crash);
+        let _ = writeln!(out, "  <clock offset='{}'/>", extras.clock_offset);
+        let _ = writeln!(out, "  <on_poweroff>{}</on_poweroff>", extras.on_poweroff);
+        let _ = writeln!(out, "  <on_reboot>{}</on_reboot>", extras.on_reboot);
+        let _ = writeln!(out, "  <on_crash>{}</on_crash>", extras.on_crash);
         out.push_str("  <devices>\n");
         for disk in &self.disks {
             let _ = writeln!(out, "    <disk type='{}' device='{}'>", disk.disk_type, disk.device);

@@ -111,7 +111,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
         generation,
         invalid,
         "xml flags",
-        rpc.domain_get_xml_desc(proto::DomainGetXmlDescRequest { uuid: u(), flags: 8 }).await,
+        rpc.domain_get_xml_desc(proto::DomainGetXmlDescRequest { uuid: u(), flags: 4 }).await,
     )
     .await;
     assert_refused(
@@ -124,6 +124,33 @@ async fn bad_input_is_refused_and_changes_nothing() {
             target: 3,
             duration: 0,
             flags: 0,
+        })
+        .await,
+    )
+    .await;
+
+    assert_refused(
+        &daemon,
+        generation,
+        invalid,
+        "children with children-only",
+        rpc.domain_snapshot_delete(proto::DomainSnapshotDeleteRequest {
+            uuid: u(),
+            name: "s".into(),
+            flags: 5,
+        })
+        .await,
+    )
+    .await;
+    assert_refused(
+        &daemon,
+        generation,
+        invalid,
+        "snapshot delete metadata only (refused by libvirt's test driver)",
+        rpc.domain_snapshot_delete(proto::DomainSnapshotDeleteRequest {
+            uuid: u(),
+            name: "s".into(),
+            flags: 2,
         })
         .await,
     )

@@ -35,7 +35,7 @@ pub fn summary(domain: &Domain) -> v1::DomainSummary {
         has_managed_save: domain.has_managed_save,
         snapshot_count: domain.moments.snapshots.len() as u32,
         checkpoint_count: domain.moments.checkpoints.len() as u32,
-        title: domain.def.title.as_deref().unwrap_or_default().to_owned(),
+        title: domain.def.extras().title.as_deref().unwrap_or_default().to_owned(),
     }
 }
 

@@ -66,6 +66,17 @@ impl Service {
     }
 }
 
+/// libvirt's public API refuses CHILDREN with CHILDREN_ONLY (virCheckExclusiveFlags).
+fn exclusive_children_flags(delete_flags: u32) -> Result<(), Error> {
+    let both = flags::MOMENT_DELETE_CHILDREN | flags::MOMENT_DELETE_CHILDREN_ONLY;
+    if delete_flags & both == both {
+        return Err(Error::InvalidArg(
+            "Flags 'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN' and 'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY' are mutually exclusive".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn reply<T>(message: T) -> Reply<T> {
     Ok(Response::new(message))
 }
@@ -119,7 +130,7 @@ impl DomainService for Service {
         let (mut domains, mut bytes, mut more) = (Vec::with_capacity(capacity), 0, false);
         for domain in view.iter_after(after).filter(|d| filter.matches(d)) {
             // An upper bound of the entry's encoded size: every fixed field at its widest.
-            let size = 64 + domain.name().len() + domain.def.title.as_ref().map_or(0, |t| t.len());
+            let size = 64 + domain.name().len() + domain.def.extras().title.as_ref().map_or(0, |t| t.len());
             if domains.len() == max_count || (bytes + size > budget && !domains.is_empty()) {
                 more = true;
                 break;
@@ -391,7 +402,8 @@ impl DomainService for Service {
 
     async fn domain_snapshot_delete(&self, request: Request<v1::DomainSnapshotDeleteRequest>) -> ChangeReply {
         let request = request.get_ref();
-        Error::check_flags(request.flags, flags::MOMENT_DELETE_ALL, "virDomainSnapshotDelete")?;
+        Error::check_flags(request.flags, flags::SNAPSHOT_DELETE_ALL, "virDomainSnapshotDelete")?;
+        exclusive_children_flags(request.flags)?;
         let name = convert::moment_name(&request.name)?;
         self.operate(&request.uuid, Op::SnapshotDelete(name.to_owned(), request.flags)).await
     }
@@ -421,7 +433,8 @@ impl DomainService for Service {
         request: Request<v1::DomainCheckpointDeleteRequest>,
     ) -> ChangeReply {
         let request = request.get_ref();
-        Error::check_flags(request.flags, flags::MOMENT_DELETE_ALL, "virDomainCheckpointDelete")?;
+        Error::check_flags(request.flags, flags::CHECKPOINT_DELETE_ALL, "virDomainCheckpointDelete")?;
+        exclusive_children_flags(request.flags)?;
         let name = convert::moment_name(&request.name)?;
         self.operate(&request.uuid, Op::CheckpointDelete(name.to_owned(), request.flags)).await
     }
