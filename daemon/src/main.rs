@@ -58,7 +58,7 @@ fn main() -> anyhow::Result<()> {
     // (a mutation, a lookup) waiting for a free one; the kernel shares the cores between them.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads((cores * 4).max(4))
+        .worker_threads((cores * 2).max(4))
         .enable_all()
         .build()?
         .block_on(run())

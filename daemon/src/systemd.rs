@@ -20,3 +20,14 @@ pub fn notify(state: &str) {
         tracing::warn!(%error, socket = %path, state, "cannot notify systemd");
     }
 }
+
+/// Lowers the calling thread's priority (nice 10), so the kernel runs short calls first when the
+/// cores are busy.
+#[allow(unsafe_code)]
+pub fn lower_thread_priority() {
+    // SAFETY: plain syscalls on the calling thread's own id; no memory is shared with the kernel.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}

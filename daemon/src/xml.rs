@@ -19,29 +19,88 @@ pub const MAX_XML_BYTES: usize = 4 << 20;
 /// The longest domain, snapshot or checkpoint name accepted, in bytes.
 pub const MAX_NAME_BYTES: usize = 255;
 
-/// libvirt's virDomainVirtType names.
-const VIRT_TYPES: &[&str] = &[
-    "none",
-    "qemu",
-    "kqemu",
-    "kvm",
-    "xen",
-    "lxc",
-    "uml",
-    "openvz",
-    "test",
-    "vmware",
-    "hyperv",
-    "vbox",
-    "phyp",
-    "parallels",
-    "bhyve",
-    "vz",
-    "hvf",
-    "ch",
-];
-/// libvirt's virDomainOSType names.
-const OS_TYPES: &[&str] = &["hvm", "xen", "linux", "exe", "uml"];
+/// One word of a fixed list, kept as its place in the list: one byte where a `&'static str`
+/// takes sixteen. `L` names the list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Word<L>(u8, std::marker::PhantomData<L>);
+
+/// A fixed list of words, for `Word`.
+pub trait WordList {
+    /// The words, at most 256.
+    const WORDS: &'static [&'static str];
+}
+
+impl<L: WordList> Word<L> {
+    /// The word equal to `value`, if the list has it.
+    pub fn find(value: &str) -> Option<Self> {
+        let place = L::WORDS.iter().position(|word| *word == value)?;
+        Some(Word(u8::try_from(place).ok()?, std::marker::PhantomData))
+    }
+
+    /// The word.
+    pub fn as_str(&self) -> &'static str {
+        L::WORDS[usize::from(self.0)]
+    }
+}
+
+impl<L: WordList> std::fmt::Debug for Word<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl<L: WordList> std::fmt::Display for Word<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<L: WordList> PartialEq<&str> for Word<L> {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+macro_rules! word_list {
+    ($name:ident, $doc:literal, [$($word:literal),* $(,)?]) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct $name;
+        impl WordList for $name {
+            const WORDS: &'static [&'static str] = &[$($word),*];
+        }
+    };
+}
+
+word_list!(
+    VirtTypes,
+    "libvirt's virDomainVirtType names.",
+    [
+        "none",
+        "qemu",
+        "kqemu",
+        "kvm",
+        "xen",
+        "lxc",
+        "uml",
+        "openvz",
+        "test",
+        "vmware",
+        "hyperv",
+        "vbox",
+        "phyp",
+        "parallels",
+        "bhyve",
+        "vz",
+        "hvf",
+        "ch",
+    ]
+);
+word_list!(OsTypes, "libvirt's virDomainOSType names.", ["hvm", "xen", "linux", "exe", "uml"]);
+word_list!(DiskTypes, "The disk types rvirt keeps.", ["file", "block", "dir"]);
+word_list!(DiskDevices, "libvirt's disk device kinds.", ["disk", "cdrom", "floppy", "lun"]);
+word_list!(DiskBuses, "libvirt's disk buses.", ["ide", "scsi", "virtio", "xen", "usb", "sata", "sd", "fdc"]);
+
 const POWEROFF_ACTIONS: &[&str] = &["destroy", "restart", "preserve", "rename-restart"];
 const CRASH_ACTIONS: &[&str] =
     &["destroy", "restart", "preserve", "rename-restart", "coredump-destroy", "coredump-restart"];
@@ -59,7 +118,7 @@ const DEFAULT_BOOT: &[&str] = &["hd"];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainDef {
     /// `<domain type=…>`.
-    pub virt_type: &'static str,
+    pub virt_type: Word<VirtTypes>,
     /// `<name>`.
     pub name: Arc<str>,
     /// `<uuid>`, generated when absent.
@@ -71,7 +130,7 @@ pub struct DomainDef {
     /// `<vcpu>`.
     pub vcpus: u32,
     /// `<os><type>`.
-    pub os_type: &'static str,
+    pub os_type: Word<OsTypes>,
     /// `<os><type arch=…>`: usually the driver's default, borrowed.
     pub arch: Cow<'static, str>,
     /// `<devices><disk>`.
@@ -117,15 +176,15 @@ static DEFAULT_EXTRAS: Extras = Extras {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disk {
     /// `type`: file, block or dir.
-    pub disk_type: &'static str,
+    pub disk_type: Word<DiskTypes>,
     /// `device`: disk, cdrom, floppy or lun.
-    pub device: &'static str,
+    pub device: Word<DiskDevices>,
     /// `<source file|dev|dir=…>`; optional for removable media only.
     pub source: Option<Box<str>>,
     /// `<target dev=…>`.
     pub target_dev: Box<str>,
     /// `<target bus=…>`, inferred from the device name when absent.
-    pub target_bus: &'static str,
+    pub target_bus: Word<DiskBuses>,
 }
 
 /// Defaults the driver fills in where the XML is silent.
@@ -157,8 +216,8 @@ impl DomainDef {
         }
         let virt_type =
             root.attribute("type").ok_or_else(|| Error::Xml("missing domain type attribute".into()))?;
-        let virt_type = known(VIRT_TYPES, virt_type)
-            .ok_or_else(|| Error::Xml(format!("invalid domain type '{virt_type}'")))?;
+        let virt_type =
+            Word::find(virt_type).ok_or_else(|| Error::Xml(format!("invalid domain type '{virt_type}'")))?;
         let name = child_text(root, "name").ok_or_else(|| Error::Xml("missing name information".into()))?;
         check_name(&name)?;
         let uuid = match child_text(root, "uuid") {
@@ -191,8 +250,8 @@ impl DomainDef {
             .map(str::trim)
             .filter(|text| !text.is_empty())
             .ok_or_else(|| Error::Xml("an os <type> must be specified".into()))?;
-        let os_type =
-            known(OS_TYPES, os_type).ok_or_else(|| Error::Xml(format!("unknown OS type '{os_type}'")))?;
+        let os_type: Word<OsTypes> =
+            Word::find(os_type).ok_or_else(|| Error::Xml(format!("unknown OS type '{os_type}'")))?;
         let arch = os_type_node.and_then(|node| node.attribute("arch")).unwrap_or(defaults.arch);
         check_token("arch", arch)?;
         let arch =
@@ -206,7 +265,7 @@ impl DomainDef {
                 known(BOOT_DEVICES, dev).ok_or_else(|| Error::Xml(format!("unknown boot device '{dev}'")))
             })
             .collect::<Result<_>>()?;
-        let boot = match (boot.is_empty(), os_type) {
+        let boot = match (boot.is_empty(), os_type.as_str()) {
             (true, "hvm") => Cow::Borrowed(DEFAULT_BOOT),
             (true, _) => Cow::Borrowed(&[][..]),
             (false, _) => Cow::Owned(boot),
@@ -263,7 +322,7 @@ impl DomainDef {
     /// `id` is the domain's id when active (libvirt writes it as an attribute of `<domain>`).
     pub fn to_xml(&self, id: Option<i32>) -> String {
         let mut out = String::with_capacity(1024);
-        let _ = write!(out, "<domain type='{}'", escape(self.virt_type));
+        let _ = write!(out, "<domain type='{}'", escape(self.virt_type.as_str()));
         if let Some(id) = id {
             let _ = write!(out, " id='{id}'");
         }
@@ -298,7 +357,7 @@ impl DomainDef {
         for disk in &self.disks {
             let _ = writeln!(out, "    <disk type='{}' device='{}'>", disk.disk_type, disk.device);
             if let Some(source) = &disk.source {
-                let attr = source_attribute(disk.disk_type);
+                let attr = source_attribute(disk.disk_type.as_str());
                 let _ = writeln!(out, "      <source {attr}='{}'/>", escape(source));
             }
             let _ =
@@ -429,28 +488,28 @@ fn parse_memory(node: Node<'_, '_>) -> Result<u64> {
 
 fn parse_disk(node: Node<'_, '_>) -> Result<Disk> {
     let disk_type = node.attribute("type").unwrap_or("file");
-    let disk_type = known(&["file", "block", "dir"], disk_type)
-        .ok_or_else(|| Error::Xml(format!("unsupported disk type '{disk_type}'")))?;
+    let disk_type: Word<DiskTypes> =
+        Word::find(disk_type).ok_or_else(|| Error::Xml(format!("unsupported disk type '{disk_type}'")))?;
     let device = node.attribute("device").unwrap_or("disk");
-    let device = known(&["disk", "cdrom", "floppy", "lun"], device)
-        .ok_or_else(|| Error::Xml(format!("unknown disk device '{device}'")))?;
+    let device: Word<DiskDevices> =
+        Word::find(device).ok_or_else(|| Error::Xml(format!("unknown disk device '{device}'")))?;
     let target = child(node, "target");
     let target_dev = target
         .and_then(|t| t.attribute("dev"))
         .ok_or_else(|| Error::Xml("missing target information for device".into()))?;
     check_token("disk target", target_dev)?;
-    let source = child(node, "source").and_then(|s| s.attribute(source_attribute(disk_type)));
+    let source = child(node, "source").and_then(|s| s.attribute(source_attribute(disk_type.as_str())));
     if source.is_none() && device == "disk" {
         return Err(Error::Xml(format!("missing source information for device {target_dev}")));
     }
-    let target_bus = match target.and_then(|t| t.attribute("bus")) {
-        Some(bus) => known(&["ide", "scsi", "virtio", "xen", "usb", "sata", "sd", "fdc"], bus)
-            .ok_or_else(|| Error::Xml(format!("unknown disk bus type '{bus}'")))?,
-        None if target_dev.starts_with("hd") => "ide",
-        None if target_dev.starts_with("sd") => "scsi",
-        None if target_dev.starts_with("vd") => "virtio",
-        None if target_dev.starts_with("xvd") => "xen",
-        None if target_dev.starts_with("fd") => "fdc",
+    let inferred = ["hd", "sd", "vd", "xvd", "fd"]
+        .iter()
+        .zip(["ide", "scsi", "virtio", "xen", "fdc"])
+        .find(|(prefix, _)| target_dev.starts_with(**prefix))
+        .map(|(_, bus)| bus);
+    let bus = target.and_then(|t| t.attribute("bus")).or(inferred);
+    let target_bus = match bus {
+        Some(bus) => Word::find(bus).ok_or_else(|| Error::Xml(format!("unknown disk bus type '{bus}'")))?,
         None => return Err(Error::Xml(format!("cannot infer the bus of disk {target_dev}"))),
     };
     Ok(Disk {

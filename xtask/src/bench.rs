@@ -82,22 +82,21 @@ pub(crate) fn run_task(root: &Path, args: &[String]) -> anyhow::Result<()> {
     }
     let mut options =
         Options { sizes: vec![100, 1_000, 10_000, 100_000], quick: false, json: None, libvirt: true };
+    let mut sizes = None;
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         match flag.as_str() {
-            "--quick" => {
-                options.quick = true;
-                options.sizes = vec![100, 1_000];
-            }
+            "--quick" => options.quick = true,
             "--sizes" => {
                 let list = args.next().context("--sizes needs a list, e.g. 100,1000")?;
-                options.sizes = list.split(',').map(str::parse).collect::<Result<_, _>>()?;
+                sizes = Some(list.split(',').map(str::parse).collect::<Result<_, _>>()?);
             }
             "--json" => options.json = Some(args.next().context("--json needs a file")?.clone()),
             "--no-libvirt" => options.libvirt = false,
             other => bail!("unknown option {other}; see the module comment of xtask/src/bench.rs"),
         }
     }
+    options.sizes = sizes.unwrap_or(if options.quick { vec![100, 1_000] } else { options.sizes });
     crate::cargo(&["build", "--release", "--quiet", "--bin", "rvirtd"])?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(bench(root, &options))?;

@@ -31,6 +31,45 @@ pub const MAX_PAGE_SIZE: usize = 250_000;
 /// Room left in a message for everything but the domains.
 const MESSAGE_MARGIN_BYTES: usize = 64 << 10;
 
+/// Views up to this size are cut into pages on the async worker itself.
+const INLINE_PAGE_LIMIT: usize = 2_000;
+
+/// One page of a listing.
+struct Page {
+    domains: Vec<v1::DomainSummary>,
+    /// More matching domains follow.
+    more: bool,
+    /// Matching domains in the whole listing.
+    count: u64,
+}
+
+/// Cuts the page that starts after `after`: at most `max_count` entries and about `budget`
+/// encoded bytes (always at least one entry).
+fn page(
+    view: &crate::registry::View,
+    filter: &ListFilter,
+    after: Option<uuid::Uuid>,
+    max_count: usize,
+    budget: usize,
+    known_count: Option<u64>,
+) -> Page {
+    let capacity = if filter.flags() == 0 { view.len().min(max_count) } else { 0 };
+    let (mut domains, mut bytes, mut more) = (Vec::with_capacity(capacity), 0, false);
+    for domain in view.iter_after(after).filter(|d| filter.matches(d)) {
+        // An upper bound of the entry's encoded size: every fixed field at its widest.
+        let size = 64 + domain.name().len() + domain.def.extras().title.as_ref().map_or(0, |t| t.len());
+        if domains.len() == max_count || (bytes + size > budget && !domains.is_empty()) {
+            more = true;
+            break;
+        }
+        bytes += size;
+        domains.push(convert::summary(domain));
+    }
+    let count =
+        known_count.unwrap_or_else(|| if more { view.count(filter) as u64 } else { domains.len() as u64 });
+    Page { domains, more, count }
+}
+
 /// Who is calling, for binding page tokens: the unix peer's uid, or the TCP peer's address.
 fn caller<T>(request: &Request<T>) -> String {
     use tonic::transport::server::{TcpConnectInfo, UdsConnectInfo};
@@ -126,20 +165,23 @@ impl DomainService for Service {
             size => (size as usize).min(MAX_PAGE_SIZE),
         };
         let budget = self.max_message_bytes.saturating_sub(MESSAGE_MARGIN_BYTES);
-        let capacity = if request.flags == 0 { view.len().min(max_count) } else { 0 };
-        let (mut domains, mut bytes, mut more) = (Vec::with_capacity(capacity), 0, false);
-        for domain in view.iter_after(after).filter(|d| filter.matches(d)) {
-            // An upper bound of the entry's encoded size: every fixed field at its widest.
-            let size = 64 + domain.name().len() + domain.def.extras().title.as_ref().map_or(0, |t| t.len());
-            if domains.len() == max_count || (bytes + size > budget && !domains.is_empty()) {
-                more = true;
-                break;
-            }
-            bytes += size;
-            domains.push(convert::summary(domain));
-        }
-        let count = known_count
-            .unwrap_or_else(|| if more { view.count(&filter) as u64 } else { domains.len() as u64 });
+        // Cutting a large page is milliseconds of CPU with no await in it: on a blocking thread,
+        // so the async workers stay free to take short calls (a mutation) meanwhile.
+        let page = if view.len() > INLINE_PAGE_LIMIT {
+            let view = view.clone();
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            std::thread::Builder::new()
+                .name("rvirtd-list".into())
+                .spawn(move || {
+                    crate::systemd::lower_thread_priority();
+                    let _ = sender.send(page(&view, &filter, after, max_count, budget, known_count));
+                })
+                .map_err(|e| Error::Driver(format!("cannot start a listing thread: {e}")))?;
+            receiver.await.map_err(|_| Error::Driver("the listing thread failed".into()))?
+        } else {
+            page(&view, &filter, after, max_count, budget, known_count)
+        };
+        let Page { domains, more, count } = page;
         let next_page_token = match (more, domains.last()) {
             (true, Some(last)) => {
                 self.retained.retain(&view);
