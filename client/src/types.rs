@@ -206,7 +206,11 @@ pub(crate) fn state(value: i32) -> Result<DomainState> {
 
 pub(crate) fn summary(message: v1::DomainSummary) -> Result<DomainSummary> {
     Ok(DomainSummary {
-        domain: DomainId { uuid: uuid(&message.uuid)?, name: message.name, id: message.id },
+        domain: DomainId {
+            uuid: Uuid::from_u64_pair(message.uuid_high, message.uuid_low),
+            name: message.name,
+            id: message.id,
+        },
         state: state(message.state)?,
         reason: message.reason,
         persistent: message.persistent,

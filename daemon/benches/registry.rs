@@ -61,9 +61,12 @@ impl Design for Registry {
     }
 }
 
+/// By UUID, and name -> UUID.
+type Maps = (HashMap<Uuid, Arc<Domain>>, HashMap<String, Uuid>);
+
 #[derive(Default)]
 struct Locked {
-    maps: RwLock<(HashMap<Uuid, Arc<Domain>>, HashMap<String, Uuid>)>,
+    maps: RwLock<Maps>,
 }
 
 impl Design for Locked {

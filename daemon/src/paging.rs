@@ -66,7 +66,7 @@ impl TokenCodec {
     /// The token behind `text`, if this daemon issued it unaltered.
     pub fn decode(&self, text: &str) -> Result<PageToken> {
         let invalid = || Error::InvalidArg("page_token was not issued by this daemon or was altered".into());
-        if text.len() % 2 != 0 || text.len() > 2048 {
+        if !text.len().is_multiple_of(2) || text.len() > 2048 {
             return Err(invalid());
         }
         let bytes: Vec<u8> = (0..text.len())

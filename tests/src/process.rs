@@ -63,6 +63,8 @@ impl DaemonProcess {
             .arg(&dirs.runtime)
             .arg("--socket")
             .arg(&dirs.socket)
+            // Unless the test gives one, an empty config: nothing from the host's /etc/rvirt.
+            .args(if extra.contains(&"--config") { &[][..] } else { &["--config", "/dev/null"][..] })
             .args(extra)
             .env("NOTIFY_SOCKET", &notify_path)
             .env("RUST_LOG", "info")

@@ -97,7 +97,7 @@ pub(crate) fn run_task(root: &Path, args: &[String]) -> anyhow::Result<()> {
         }
     }
     options.sizes = sizes.unwrap_or(if options.quick { vec![100, 1_000] } else { options.sizes });
-    crate::cargo(&["build", "--release", "--quiet", "--bin", "rvirtd"])?;
+    crate::build_rvirtd()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(bench(root, &options))?;
     print_report(&report);

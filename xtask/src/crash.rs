@@ -23,9 +23,7 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
             other => bail!("unknown option {other}; see the module comment of xtask/src/crash.rs"),
         }
     }
-    // The daemon in xtask's own profile: the harness looks for it beside this binary.
-    let profile: &[&str] = if cfg!(debug_assertions) { &[] } else { &["--release"] };
-    crate::cargo(&[&["build", "--quiet", "--bin", "rvirtd"][..], profile].concat())?;
+    crate::build_rvirtd()?;
     let root = tempfile::tempdir()?;
     let started = Instant::now();
     println!(

@@ -55,6 +55,13 @@ fn rerun_in_release(task: &str, args: &[String]) -> Option<anyhow::Result<()>> {
     Some(cargo(&release))
 }
 
+/// Builds rvirtd in the profile xtask itself was built in, beside xtask's own binary, where
+/// `rvirt_tests::workspace_binary` finds it.
+fn build_rvirtd() -> anyhow::Result<()> {
+    let profile: &[&str] = if cfg!(debug_assertions) { &[] } else { &["--release"] };
+    cargo(&[&["build", "--quiet", "--package", "rvirtd", "--bin", "rvirtd"][..], profile].concat())
+}
+
 /// Runs cargo (the one that runs xtask) with `args` in the workspace root.
 fn cargo(args: &[&str]) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

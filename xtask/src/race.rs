@@ -8,12 +8,11 @@
 //! anything was unexplained.
 
 use anyhow::{Context, bail};
+use rvirt_tests::process::{DaemonDirs, DaemonProcess};
 use rvirt_tests::race::{MethodReport, Progress, RaceConfig, RaceReport, run};
 use std::io::{IsTerminal, Write};
-use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// Runs the task with its command-line arguments.
 pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
@@ -38,39 +37,56 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
             other => bail!("unknown option {other}; see the module comment of xtask/src/race.rs"),
         }
     }
-    let spawned = match &config.uri {
-        Some(_) => None,
-        None => {
-            let daemon = SpawnedDaemon::start(&build_rvirtd()?)?;
-            config.uri = Some(daemon.uri.clone());
-            Some(daemon)
-        }
-    };
-    let legacy_listers = config.listers / 2;
-    println!(
-        "race: {} domains, {} churners, {} legacy + {} ListAllDomains listers, {:.0} s",
-        config.domains,
-        config.churners,
-        legacy_listers,
-        config.listers - legacy_listers,
-        config.duration.as_secs_f64()
-    );
-    match &spawned {
-        Some(daemon) => {
-            println!("daemon: {} (spawned, pid {}), {}", daemon.binary.display(), daemon.pid(), daemon.uri)
-        }
-        None => println!("daemon: {}", config.uri.as_deref().unwrap_or_default()),
-    }
     let tty = std::io::stdout().is_terminal();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let result = runtime.block_on(run(&config, |progress| show_progress(progress, tty)));
-    if tty {
-        println!();
-    }
-    let spawned_name = spawned.as_ref().map(|d| format!("{} (spawned)", d.binary.display()));
-    if let Some(daemon) = spawned {
-        daemon.stop()?;
-    }
+    let (result, spawned_name) = runtime.block_on(async {
+        let spawned = match &config.uri {
+            Some(_) => None,
+            None => {
+                crate::build_rvirtd()?;
+                let dir = tempfile::tempdir()?;
+                let daemon =
+                    DaemonProcess::start_with(&DaemonDirs::under(dir.path()), &["--log-filter", "warn"])
+                        .await
+                        .map_err(|(status, logs)| {
+                            anyhow::anyhow!("rvirtd failed ({status}):\n{}", logs.join("\n"))
+                        })?;
+                config.uri = Some(daemon.uri.clone());
+                Some((daemon, dir))
+            }
+        };
+        let legacy_listers = config.listers / 2;
+        println!(
+            "race: {} domains, {} churners, {} legacy + {} ListAllDomains listers, {:.0} s",
+            config.domains,
+            config.churners,
+            legacy_listers,
+            config.listers - legacy_listers,
+            config.duration.as_secs_f64()
+        );
+        let spawned_name =
+            spawned.as_ref().map(|(daemon, _)| format!("rvirtd (spawned, pid {})", daemon.pid()));
+        println!(
+            "daemon: {} {}",
+            spawned_name.as_deref().unwrap_or("given"),
+            config.uri.as_deref().unwrap_or_default()
+        );
+        let result = run(&config, |progress| show_progress(progress, tty)).await;
+        if tty {
+            println!();
+        }
+        if let Some((daemon, _dir)) = spawned {
+            let logged = daemon.logs();
+            let status = daemon.terminate().await;
+            if !status.success() || !logged.is_empty() {
+                println!("rvirtd exited with {status}; it logged:\n{}", logged.join("\n"));
+            }
+            if !status.success() {
+                bail!("rvirtd did not stop cleanly");
+            }
+        }
+        anyhow::Ok((result, spawned_name))
+    })?;
     let mut report = result?;
     if let Some(daemon) = &spawned_name {
         report.daemon = daemon.clone();
@@ -204,98 +220,4 @@ fn thousands(n: u64) -> String {
         out.push(digit);
     }
     out
-}
-
-/// Builds rvirtd in the profile xtask itself was built in (a release xtask measures a release
-/// daemon) and returns its path, beside xtask's own binary.
-fn build_rvirtd() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let dir = exe.parent().context("xtask's folder")?;
-    let profile = dir.file_name().and_then(|n| n.to_str()).context("xtask's profile folder")?.to_owned();
-    let mut args = vec!["build", "--quiet", "-p", "rvirtd", "--bin", "rvirtd"];
-    match profile.as_str() {
-        "debug" => {}
-        "release" => args.push("--release"),
-        other => args.extend(["--profile", other]),
-    }
-    println!("building rvirtd: cargo {}", args.join(" "));
-    crate::cargo(&args)?;
-    Ok(dir.join("rvirtd"))
-}
-
-/// rvirtd as a child process on a temporary folder, logging warnings and errors to a file there.
-struct SpawnedDaemon {
-    child: Child,
-    binary: PathBuf,
-    uri: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl SpawnedDaemon {
-    /// Starts `binary` and waits for its sd_notify READY=1 (no polling, no sleep).
-    fn start(binary: &Path) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let socket = dir.path().join("run/rvirt-sock");
-        let notify_path = dir.path().join("notify");
-        let notify = UnixDatagram::bind(&notify_path)?;
-        notify.set_read_timeout(Some(Duration::from_millis(200)))?;
-        let log = dir.path().join("rvirtd.log");
-        let mut child = Command::new(binary)
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .arg("--runtime-dir")
-            .arg(dir.path().join("run"))
-            .arg("--socket")
-            .arg(&socket)
-            .args(["--log-filter", "warn"])
-            // No config file from the user's home.
-            .env("XDG_CONFIG_HOME", dir.path())
-            .env("NOTIFY_SOCKET", &notify_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .with_context(|| format!("spawning {}", binary.display()))?;
-        let started = Instant::now();
-        let mut buffer = [0u8; 256];
-        loop {
-            if let Some(status) = child.try_wait()? {
-                let logged = std::fs::read_to_string(&log).unwrap_or_default();
-                bail!("rvirtd exited before it was ready ({status}):\n{logged}");
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                let _ = child.kill();
-                bail!("rvirtd was not ready within 60 s");
-            }
-            // The read timeout only bounds how long an early exit goes unnoticed.
-            match notify.recv(&mut buffer) {
-                Ok(n) if buffer[..n].split(|b| *b == b'\n').any(|line| line == b"READY=1") => break,
-                Ok(_) => {}
-                Err(e)
-                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let uri = format!("unix://{}", socket.display());
-        Ok(SpawnedDaemon { child, binary: binary.to_owned(), uri, log, _dir: dir })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGTERM, then waits for a clean exit; shows the daemon's log if it was not clean.
-    fn stop(mut self) -> anyhow::Result<()> {
-        let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
-        let status = self.child.wait()?;
-        let logged = std::fs::read_to_string(&self.log).unwrap_or_default();
-        if !status.success() || !logged.trim().is_empty() {
-            println!("rvirtd exited with {status}; it logged:\n{logged}");
-        }
-        if !status.success() {
-            bail!("rvirtd did not stop cleanly");
-        }
-        Ok(())
-    }
 }

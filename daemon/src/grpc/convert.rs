@@ -25,7 +25,8 @@ pub fn state(state: DomainState) -> i32 {
 /// One ListAllDomains entry.
 pub fn summary(domain: &Domain) -> v1::DomainSummary {
     v1::DomainSummary {
-        uuid: uuid_bytes(domain.uuid()),
+        uuid_high: (domain.uuid().as_u128() >> 64) as u64,
+        uuid_low: domain.uuid().as_u128() as u64,
         name: domain.name().to_owned(),
         id: domain.id,
         state: state(domain.state),

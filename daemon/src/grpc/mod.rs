@@ -185,7 +185,7 @@ impl DomainService for Service {
         let next_page_token = match (more, domains.last()) {
             (true, Some(last)) => {
                 self.retained.retain(&view);
-                let after = uuid::Uuid::from_slice(&last.uuid).map_err(|e| Error::Driver(e.to_string()))?;
+                let after = uuid::Uuid::from_u64_pair(last.uuid_high, last.uuid_low);
                 let token =
                     PageToken { generation: view.generation, after, flags: request.flags, caller, count };
                 self.tokens.encode(&token)
