@@ -17,13 +17,9 @@
 //! under a time limit and is rerun if it hangs: each run starts from the same empty node, so a
 //! rerun is the same experiment.
 //!
-//! Steps kept out because rvirtd answers differently from libvirt's test driver (reported,
-//! not deliberate differences): `dumpxml --update-cpu` (test driver: unsupported flag 0x4;
-//! rvirtd accepts it) and `dumpxml --migratable` (test driver accepts 0x8; rvirtd refuses it);
-//! `snapshot-delete --metadata` (test driver: unsupported flag 0x2; rvirtd deletes);
-//! `snapshot-delete`/`checkpoint-delete --children --children-only` (libvirt refuses the pair
-//! as mutually exclusive; rvirtd deletes the children); `checkpoint-create-as --quiesce` and
-//! `snapshot-create-as --live`/`--quiesce`/`--validate` (test driver accepts; rvirtd refuses).
+//! `flags_match_virsh` covers the flags where rvirtd once answered differently from the test
+//! driver (dumpxml --update-cpu/--migratable, snapshot-delete --metadata, --children with
+//! --children-only, checkpoint --quiesce, snapshot --live/--quiesce/--validate).
 
 use rvirt_tests::{domain_xml, start_daemon, uuid_for, workspace_binary};
 use std::path::Path;
@@ -447,6 +443,20 @@ async fn checkpoints_match_virsh() {
          checkpoint-list alpha; checkpoint-list alpha --name; list --with-checkpoint; \
          checkpoint-create-as alpha --print-xml c9 'x&y'; \
          snapshot-create-as alpha s1; list --with-snapshot",
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn flags_match_virsh() {
+    check(Scenario::sequence(
+        "define alpha.xml; dumpxml alpha --update-cpu; dumpxml alpha --migratable; \
+         snapshot-create-as alpha a --live; snapshot-create-as alpha b --quiesce; \
+         snapshot-create-as alpha c --validate; snapshot-list alpha --name --parent; \
+         snapshot-delete alpha b --metadata; snapshot-delete alpha a --children --children-only; \
+         snapshot-list alpha --name; snapshot-delete alpha a --children; \
+         start alpha; checkpoint-create-as alpha k --quiesce; checkpoint-list alpha --name; \
+         checkpoint-delete alpha k --children --children-only; checkpoint-list alpha --name",
     ))
     .await;
 }

@@ -524,7 +524,8 @@ fn print_report(report: &Report) {
             None => ("-".into(), "-".into()),
         };
         // Below 100,000 domains the allocator's fixed reservations swamp the per-domain figure.
-        let per_domain = if s.domains >= 100_000 { format!("{:.0}", s.rss_per_domain_bytes) } else { "-".into() };
+        let per_domain =
+            if s.domains >= 100_000 { format!("{:.0}", s.rss_per_domain_bytes) } else { "-".into() };
         println!(
             "{:>7}  {:>17}  {:>17}  {:>17}  {:>17}  {:>13}  {:>8}  {:>17}  {:>9}  {:>7}",
             s.domains,

@@ -105,13 +105,14 @@ impl Service {
     }
 }
 
-/// libvirt's public API refuses CHILDREN with CHILDREN_ONLY (virCheckExclusiveFlags).
-fn exclusive_children_flags(delete_flags: u32) -> Result<(), Error> {
+/// libvirt's public API refuses CHILDREN with CHILDREN_ONLY (virCheckExclusiveFlags); `kind` is
+/// SNAPSHOT or CHECKPOINT, for libvirt's message.
+fn exclusive_children_flags(delete_flags: u32, kind: &str) -> Result<(), Error> {
     let both = flags::MOMENT_DELETE_CHILDREN | flags::MOMENT_DELETE_CHILDREN_ONLY;
     if delete_flags & both == both {
-        return Err(Error::InvalidArg(
-            "Flags 'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN' and 'VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY' are mutually exclusive".into(),
-        ));
+        return Err(Error::InvalidArg(format!(
+            "Flags 'VIR_DOMAIN_{kind}_DELETE_CHILDREN' and 'VIR_DOMAIN_{kind}_DELETE_CHILDREN_ONLY' are mutually exclusive"
+        )));
     }
     Ok(())
 }
@@ -445,7 +446,7 @@ impl DomainService for Service {
     async fn domain_snapshot_delete(&self, request: Request<v1::DomainSnapshotDeleteRequest>) -> ChangeReply {
         let request = request.get_ref();
         Error::check_flags(request.flags, flags::SNAPSHOT_DELETE_ALL, "virDomainSnapshotDelete")?;
-        exclusive_children_flags(request.flags)?;
+        exclusive_children_flags(request.flags, "SNAPSHOT")?;
         let name = convert::moment_name(&request.name)?;
         self.operate(&request.uuid, Op::SnapshotDelete(name.to_owned(), request.flags)).await
     }
@@ -476,7 +477,7 @@ impl DomainService for Service {
     ) -> ChangeReply {
         let request = request.get_ref();
         Error::check_flags(request.flags, flags::CHECKPOINT_DELETE_ALL, "virDomainCheckpointDelete")?;
-        exclusive_children_flags(request.flags)?;
+        exclusive_children_flags(request.flags, "CHECKPOINT")?;
         let name = convert::moment_name(&request.name)?;
         self.operate(&request.uuid, Op::CheckpointDelete(name.to_owned(), request.flags)).await
     }
