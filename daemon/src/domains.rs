@@ -261,3 +261,44 @@ impl Domains {
         Ok(committed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DomainState, reason};
+    use crate::driver::test::TestDriver;
+
+    const XML: &str =
+        "<domain type='test'><name>g</name><memory>1</memory><os><type>hvm</type></os></domain>";
+
+    fn domains(dir: &std::path::Path) -> Domains {
+        let store = Store::open(&dir.join("state"), &dir.join("run")).unwrap();
+        Domains::new(Registry::new([], 0).unwrap(), Arc::new(TestDriver), store, Counters::new(0, 1))
+    }
+
+    /// What a real hypervisor's driver reports when a guest powers off by itself: applied as a
+    /// change like any other, through the same job, record and commit.
+    #[tokio::test]
+    async fn a_guest_that_stops_on_its_own_is_shut_off_or_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let domains = domains(dir.path());
+        let uuid = domains.define_xml(XML, 0).await.unwrap().domain.unwrap().uuid();
+        domains.operate(uuid, Op::Start).await.unwrap();
+        let event = DriverEvent { uuid, state: DomainState::Shutoff, reason: reason::SHUTOFF_SHUTDOWN };
+        let committed = domains.apply_event(event.clone()).await.unwrap();
+        let domain = committed.domain.unwrap();
+        assert_eq!(
+            (domain.state, domain.reason, domain.id),
+            (DomainState::Shutoff, reason::SHUTOFF_SHUTDOWN, -1)
+        );
+        assert_eq!(committed.generation, 3);
+
+        let transient =
+            domains.create_xml(&XML.replace(">g<", ">t<"), 0).await.unwrap().domain.unwrap().uuid();
+        let crashed = DriverEvent { uuid: transient, state: DomainState::Crashed, reason: 1 };
+        assert_eq!(domains.apply_event(crashed).await.unwrap().domain.unwrap().state, DomainState::Crashed);
+        let gone = DriverEvent { uuid: transient, ..event };
+        assert!(domains.apply_event(gone).await.unwrap().domain.is_none());
+        assert!(matches!(domains.get(transient), Err(Error::NoDomain(_))));
+    }
+}
