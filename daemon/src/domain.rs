@@ -82,8 +82,6 @@ pub mod reason {
     pub const SHUTOFF_SAVED: i32 = 5;
     /// VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT.
     pub const SHUTOFF_FROM_SNAPSHOT: i32 = 7;
-    /// VIR_DOMAIN_SHUTOFF_DAEMON: stopped because the host (or daemon) went away.
-    pub const SHUTOFF_DAEMON: i32 = 8;
 }
 
 /// A snapshot's metadata (libvirt's virDomainSnapshotDef, the part rvirt keeps).
@@ -168,11 +166,6 @@ impl Domain {
     pub fn is_active(&self) -> bool {
         self.id != -1
     }
-
-    /// The handle a client gets: (name, uuid, id) as of now.
-    pub fn handle(&self) -> DomainHandle {
-        DomainHandle { name: self.def.name.to_string(), uuid: self.uuid(), id: self.id }
-    }
 }
 
 /// A domain's snapshots and checkpoints, boxed only when there are any: the registry holds
@@ -216,14 +209,3 @@ impl PartialEq for Moments {
 }
 
 impl Eq for Moments {}
-
-/// What a client holds for a domain, as libvirt's virDomainPtr: name, uuid and id as they were.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DomainHandle {
-    /// The name when the handle was made.
-    pub name: String,
-    /// The UUID.
-    pub uuid: Uuid,
-    /// The id when the handle was made (-1 inactive).
-    pub id: i32,
-}

@@ -89,9 +89,6 @@ pub enum Error {
     /// A page token whose snapshot is no longer retained: the listing must start again.
     #[error("page token expired: {0}")]
     PageExpired(String),
-    /// VIR_ERR_OPERATION_DENIED: the caller may not change anything.
-    #[error("operation forbidden: {0}")]
-    OperationDenied(String),
     /// Writing the state folder failed (VIR_ERR_SYSTEM_ERROR).
     #[error("failed to persist {what}")]
     Persist {
@@ -104,9 +101,6 @@ pub enum Error {
     /// The hypervisor driver failed (VIR_ERR_INTERNAL_ERROR).
     #[error("driver error: {0}")]
     Driver(String),
-    /// The daemon is stopping and takes no new work.
-    #[error("daemon is shutting down")]
-    ShuttingDown,
 }
 
 impl Error {
@@ -122,10 +116,8 @@ impl Error {
             Error::OperationInvalid { .. } | Error::PageExpired(_) => "VIR_ERR_OPERATION_INVALID",
             Error::OperationUnsupported(_) => "VIR_ERR_OPERATION_UNSUPPORTED",
             Error::ConfigUnsupported(_) => "VIR_ERR_CONFIG_UNSUPPORTED",
-            Error::OperationDenied(_) => "VIR_ERR_OPERATION_DENIED",
             Error::Persist { .. } => "VIR_ERR_SYSTEM_ERROR",
             Error::Driver(_) => "VIR_ERR_INTERNAL_ERROR",
-            Error::ShuttingDown => "VIR_ERR_NO_CONNECT",
         }
     }
 

@@ -113,7 +113,7 @@ impl Op {
 pub struct Change {
     /// The domain after the change; `None` removes it.
     pub domain: Option<Domain>,
-    /// The domain (re)started: the registry gives it the next id when it commits the change.
+    /// The domain (re)started: the job gives it a fresh id (from `Counters`) before recording it.
     pub started: bool,
 }
 

@@ -762,9 +762,9 @@ mod tests {
         let (state, runtime) = (dir.path().join("state"), dir.path().join("run"));
         let store = Store::open(&state, &runtime).unwrap();
         store.load(&DEFAULTS).unwrap();
-        let mut p = Domain::new(Arc::new(def("p")), true);
+        let p = Domain::new(Arc::new(def("p")), true);
         store.record(p.uuid(), None, Some(&p)).unwrap();
-        p = step(&store, &p, Op::Start, 1);
+        step(&store, &p, Op::Start, 1);
         let mut t = Domain::new(Arc::new(def("t")), false);
         t.id = 2;
         t.state = DomainState::Running;
@@ -777,7 +777,6 @@ mod tests {
         assert_eq!(loaded.domains.len(), 1);
         assert_eq!((loaded.domains[0].name(), loaded.domains[0].state), ("p", DomainState::Shutoff));
         assert!(!state.join("snapshot").join(t.uuid().to_string()).exists());
-        let _ = p;
     }
 
     #[test]

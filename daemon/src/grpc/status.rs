@@ -16,9 +16,7 @@ pub fn code(error: &Error) -> Code {
         | Error::OperationUnsupported(_)
         | Error::ConfigUnsupported(_)
         | Error::PageExpired(_) => Code::FailedPrecondition,
-        Error::OperationDenied(_) => Code::PermissionDenied,
         Error::Persist { .. } | Error::Driver(_) => Code::Internal,
-        Error::ShuttingDown => Code::Unavailable,
     }
 }
 
