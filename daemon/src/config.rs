@@ -17,6 +17,10 @@ pub struct Config {
     pub runtime_dir: PathBuf,
     /// The unix socket the API is served on.
     pub socket: PathBuf,
+    /// The socket's mode (libvirtd's `unix_sock_rw_perms`).
+    pub unix_sock_rw_perms: u32,
+    /// The socket's group, as a gid (libvirtd's `unix_sock_group`); `None` keeps the daemon's.
+    pub unix_sock_group: Option<u32>,
     /// Also serve on this TCP address.
     pub listen: Option<SocketAddr>,
     /// The tracing filter (RUST_LOG syntax); reloaded on SIGHUP.
@@ -50,6 +54,10 @@ pub struct RawConfig {
     pub runtime_dir: Option<PathBuf>,
     /// See `Config::socket`.
     pub socket: Option<PathBuf>,
+    /// See `Config::unix_sock_rw_perms`: octal, as a string ("0600"), as libvirtd.conf writes it.
+    pub unix_sock_rw_perms: Option<String>,
+    /// See `Config::unix_sock_group`: a group name or a numeric gid.
+    pub unix_sock_group: Option<String>,
     /// See `Config::listen`.
     pub listen: Option<SocketAddr>,
     /// See `Config::log_filter`.
@@ -89,6 +97,8 @@ impl RawConfig {
             state_dir: other.state_dir.or(self.state_dir),
             runtime_dir: other.runtime_dir.or(self.runtime_dir),
             socket: other.socket.or(self.socket),
+            unix_sock_rw_perms: other.unix_sock_rw_perms.or(self.unix_sock_rw_perms),
+            unix_sock_group: other.unix_sock_group.or(self.unix_sock_group),
             listen: other.listen.or(self.listen),
             log_filter: other.log_filter.or(self.log_filter),
             log_format: other.log_format.or(self.log_format),
@@ -105,7 +115,7 @@ impl Config {
     /// Defaults filled in and checked. libvirt's split: as root, `/var/lib/rvirt`, `/run/rvirt`
     /// and `/run/rvirt/rvirt-sock`; otherwise `$XDG_STATE_HOME/rvirt` (else
     /// `~/.local/state/rvirt`), `$XDG_RUNTIME_DIR/rvirt` (else `/tmp/rvirt-$UID`) and the socket
-    /// in it.
+    /// in it. The runtime folder is always rvirtd's own, never whatever folder `--socket` names.
     pub fn resolve(raw: RawConfig) -> anyhow::Result<Self> {
         let root = rvirt_proto::effective_uid() == 0;
         let state_dir = raw.state_dir.unwrap_or_else(|| {
@@ -116,10 +126,31 @@ impl Config {
             let home = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state"));
             xdg.or(home).unwrap_or_else(|| PathBuf::from(".")).join("rvirt")
         });
+        let runtime_dir = raw.runtime_dir.unwrap_or_else(rvirt_proto::default_runtime_dir);
         let socket = raw.socket.unwrap_or_else(rvirt_proto::default_socket_path);
-        let runtime_dir = raw.runtime_dir.unwrap_or_else(|| {
-            socket.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/run/rvirt"))
-        });
+        if let Some(address) = raw.listen
+            && !address.ip().is_loopback()
+        {
+            bail!(
+                "refusing to listen on {address}: plain TCP has no authentication or encryption, so \
+                 rvirtd serves it on loopback only (127.0.0.0/8, ::1); reach it from elsewhere \
+                 through an SSH tunnel to the unix socket"
+            );
+        }
+        let perms = raw.unix_sock_rw_perms.as_deref().unwrap_or("0600");
+        let unix_sock_rw_perms =
+            u32::from_str_radix(perms, 8).ok().filter(|mode| *mode <= 0o777).with_context(|| {
+                format!("unix_sock_rw_perms must be an octal mode such as \"0660\", not {perms:?}")
+            })?;
+        // Differs from libvirt: libvirtd lets anyone connect to a 0666 socket and asks polkit;
+        // rvirtd has no access control yet, so a socket others may use is refused.
+        if unix_sock_rw_perms & 0o007 != 0 {
+            bail!(
+                "unix_sock_rw_perms {perms} lets every local user manage every domain; give access to \
+                 a group instead (unix_sock_group, with 0660)"
+            );
+        }
+        let unix_sock_group = raw.unix_sock_group.as_deref().map(group_id).transpose()?;
         let max_message_bytes = raw.max_message_bytes.unwrap_or(Self::DEFAULT_MAX_MESSAGE_BYTES);
         if !(64 << 10..=1 << 30).contains(&max_message_bytes) {
             bail!("max_message_bytes must be between 64 KiB and 1 GiB, not {max_message_bytes}");
@@ -131,6 +162,8 @@ impl Config {
             state_dir,
             runtime_dir,
             socket,
+            unix_sock_rw_perms,
+            unix_sock_group,
             listen: raw.listen,
             log_filter,
             log_format: raw.log_format.unwrap_or(LogFormat::Text),
@@ -145,6 +178,8 @@ impl Config {
             state_dir: dir.join("state"),
             runtime_dir: dir.join("run"),
             socket: dir.join("rvirt-sock"),
+            unix_sock_rw_perms: 0o600,
+            unix_sock_group: None,
             listen: None,
             log_filter: "info".into(),
             log_format: LogFormat::Text,
@@ -152,6 +187,23 @@ impl Config {
             shutdown_timeout: Duration::from_secs(5),
         }
     }
+}
+
+/// A group name (looked up in the group database) or a numeric gid.
+fn group_id(group: &str) -> anyhow::Result<u32> {
+    if let Ok(gid) = group.parse() {
+        return Ok(gid);
+    }
+    let name = std::ffi::CString::new(group).context("unix_sock_group holds a NUL byte")?;
+    #[allow(unsafe_code)]
+    // SAFETY: getgrnam reads a NUL-terminated name and returns null or a pointer to a static
+    // entry, read at once; called while the config is resolved, before any other thread could
+    // call it too.
+    let gid = unsafe {
+        let entry = libc::getgrnam(name.as_ptr());
+        (!entry.is_null()).then(|| (*entry).gr_gid)
+    };
+    gid.with_context(|| format!("unix_sock_group {group:?}: no such group"))
 }
 
 #[cfg(test)]
@@ -165,10 +217,39 @@ mod tests {
         let flags = RawConfig { state_dir: Some("/b".into()), ..RawConfig::default() };
         let config = Config::resolve(file.overlay(flags)).unwrap();
         assert_eq!(config.state_dir, PathBuf::from("/b"));
-        assert_eq!(config.runtime_dir, PathBuf::from("/run/x"));
+        assert_eq!(config.socket, PathBuf::from("/run/x/sock"));
         assert_eq!(config.log_format, LogFormat::Json);
         assert!(toml::from_str::<RawConfig>("stat_dir = '/a'").is_err());
         let bad = RawConfig { log_filter: Some("[[[".into()), ..RawConfig::default() };
         assert!(Config::resolve(bad).is_err());
+    }
+
+    #[test]
+    fn the_runtime_folder_is_never_the_sockets_folder() {
+        let raw = RawConfig { socket: Some("/tmp/x.sock".into()), ..RawConfig::default() };
+        let config = Config::resolve(raw).unwrap();
+        assert_eq!(config.runtime_dir, rvirt_proto::default_runtime_dir());
+        assert_eq!(config.unix_sock_rw_perms, 0o600);
+    }
+
+    #[test]
+    fn public_addresses_and_open_sockets_are_refused() {
+        let resolve = |raw: RawConfig| Config::resolve(raw).map_err(|e| e.to_string());
+        for address in ["0.0.0.0:16510", "[::]:16510", "192.0.2.1:16510"] {
+            let raw = RawConfig { listen: Some(address.parse().unwrap()), ..RawConfig::default() };
+            assert!(resolve(raw).unwrap_err().contains("loopback only"), "{address}");
+        }
+        for address in ["127.0.0.1:16510", "127.3.4.5:1", "[::1]:16510"] {
+            let raw = RawConfig { listen: Some(address.parse().unwrap()), ..RawConfig::default() };
+            assert!(resolve(raw).is_ok(), "{address}");
+        }
+        let perms = |p: &str| RawConfig { unix_sock_rw_perms: Some(p.into()), ..RawConfig::default() };
+        assert!(resolve(perms("0666")).unwrap_err().contains("every local user"));
+        assert!(resolve(perms("rw")).unwrap_err().contains("octal mode"));
+        assert_eq!(Config::resolve(perms("0660")).unwrap().unix_sock_rw_perms, 0o660);
+        let group = RawConfig { unix_sock_group: Some("root".into()), ..RawConfig::default() };
+        assert_eq!(Config::resolve(group).unwrap().unix_sock_group, Some(0));
+        let group = RawConfig { unix_sock_group: Some("no-such-group-here".into()), ..RawConfig::default() };
+        assert!(resolve(group).unwrap_err().contains("no such group"));
     }
 }

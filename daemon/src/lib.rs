@@ -6,7 +6,8 @@
 //! one lock and hands out consistent views; `store` keeps them on disk and `counters` the ids and
 //! generations; `driver` is the hypervisor (`driver::test`, in memory); `xml` parses and formats
 //! libvirt domain XML; `domain` is the domain value itself; `error` names every failure; `config`
-//! says where the daemon lives; `systemd` tells the service manager how it is doing.
+//! says where the daemon lives and `folders` keeps its folders and socket private; `systemd` tells
+//! the service manager how it is doing.
 
 pub mod config;
 pub mod counters;
@@ -15,6 +16,7 @@ pub mod domains;
 pub mod driver;
 pub mod error;
 pub mod filter;
+pub mod folders;
 pub mod grpc;
 pub mod lifecycle;
 pub mod paging;
@@ -50,6 +52,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let driver: Arc<dyn Driver> = Arc::new(driver::test::TestDriver);
+    folders::ensure_private_dir(&config.state_dir, "state folder")?;
+    folders::ensure_private_dir(&config.runtime_dir, "runtime folder")?;
     let store = store::Store::open(&config.state_dir, &config.runtime_dir)?;
     let loaded = store.load(&driver.parse_defaults()).context("loading the state folder")?;
     tracing::info!(
@@ -68,11 +72,16 @@ pub async fn serve(
         .max_encoding_message_size(config.max_message_bytes);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<DomainServiceServer<grpc::Service>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(rvirt_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building the reflection service")?;
+    // Reflection in both versions: grpcurl and current tools speak v1; grpcio-reflection's own
+    // client, older grpcurl and several GUIs still speak only v1alpha.
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(rvirt_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_builder().build_v1().context("building the reflection service")?;
+    let reflection_v1alpha =
+        reflection_builder().build_v1alpha().context("building the v1alpha reflection service")?;
     let mut servers = tokio::task::JoinSet::new();
     for listener in listeners {
         // Large windows and frames: a listing of 100,000 domains is ~10 MiB, which the default
@@ -84,7 +93,8 @@ pub async fn serve(
             .layer(grpc::trace::RpcTraceLayer)
             .add_service(service.clone())
             .add_service(health_service.clone())
-            .add_service(reflection.clone());
+            .add_service(reflection.clone())
+            .add_service(reflection_v1alpha.clone());
         let stop = shutdown.clone().cancelled_owned();
         match listener {
             Listener::Unix(listener) => {

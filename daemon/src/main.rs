@@ -54,6 +54,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    restrict_umask();
     // More workers than cores: a worker busy encoding a large listing must not keep a short call
     // (a mutation, a lookup) waiting for a free one; the kernel shares the cores between them.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -78,8 +79,8 @@ async fn run() -> anyhow::Result<()> {
         listen: args.listen,
         log_filter: args.log_filter.or_else(|| std::env::var("RUST_LOG").ok().filter(|f| !f.is_empty())),
         log_format: args.log_format,
-        max_message_bytes: None,
         shutdown_timeout_secs: args.shutdown_timeout_secs,
+        ..RawConfig::default()
     };
     let config = Config::resolve(file.overlay(flags))?;
     let filter = init_tracing(&config)?;
@@ -87,7 +88,8 @@ async fn run() -> anyhow::Result<()> {
         tracing::info!(config = %path.display(), "read config file");
     }
 
-    let mut listeners = vec![Listener::Unix(bind_unix(&config.socket)?)];
+    rvirtd::folders::ensure_private_dir(&config.runtime_dir, "runtime folder")?;
+    let mut listeners = vec![Listener::Unix(bind_unix(&config)?)];
     if let Some(address) = config.listen {
         let listener = tokio::net::TcpListener::bind(address)
             .await
@@ -112,33 +114,44 @@ fn init_tracing(config: &Config) -> anyhow::Result<FilterHandle> {
     use tracing_subscriber::prelude::*;
     let (filter, handle) = reload::Layer::new(EnvFilter::try_new(&config.log_filter)?);
     let registry = tracing_subscriber::registry().with(filter);
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     match config.log_format {
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).init(),
-        LogFormat::Json => {
-            registry.with(tracing_subscriber::fmt::layer().json().with_current_span(true)).init()
-        }
+        // Colour only for a terminal: a file, a pipe or journald gets plain text.
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_ansi(colour)).init(),
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json().with_ansi(false).with_current_span(true))
+            .init(),
     }
     Ok(handle)
 }
 
-/// Binds the unix socket, creating its folder and replacing a stale socket file left by a daemon
-/// that died; a socket someone still answers on is an error.
-fn bind_unix(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create socket folder {}", dir.display()))?;
+/// Binds the unix socket, with its configured mode and group: a stale socket left by a daemon
+/// that died is replaced; a live one, or anything that is not a socket, is refused.
+fn bind_unix(config: &Config) -> anyhow::Result<tokio::net::UnixListener> {
+    let path = &config.socket;
+    if let Some(dir) = path.parent()
+        && !dir.exists()
+    {
+        rvirtd::folders::ensure_private_dir(dir, "socket folder")?;
     }
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            anyhow::bail!(
-                "another daemon is already serving on {}; stop it or pick another --socket",
-                path.display()
-            );
-        }
+    if rvirtd::folders::check_socket_path(path)? == rvirtd::folders::SocketPath::Stale {
         std::fs::remove_file(path)
             .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
     }
-    tokio::net::UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))
+    // The umask (0077, see restrict_umask) keeps the socket closed until its mode is set.
+    let listener = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("cannot listen on {}", path.display()))?;
+    rvirtd::folders::set_socket_access(path, config.unix_sock_rw_perms, config.unix_sock_group)?;
+    Ok(listener)
+}
+
+/// Whatever rvirtd creates starts closed to group and others; modes that should be wider (the
+/// socket's `unix_sock_rw_perms`) are set explicitly afterwards. Called first, before any thread.
+#[allow(unsafe_code)]
+fn restrict_umask() {
+    // SAFETY: umask only swaps the process's file-creation mask; no memory is involved.
+    unsafe { libc::umask(0o077) };
 }
 
 /// SIGTERM/SIGINT: stop. SIGHUP: reload what can be reloaded (the log filter) and say so.

@@ -289,8 +289,12 @@ impl DomainDef {
             .flat_map(|devices| devices.children().filter(|n| n.has_tag_name("disk")))
             .map(parse_disk)
             .collect::<Result<Box<[_]>>>()?;
+        let title = child_text(root, "title");
+        if title.as_deref().is_some_and(|title| title.contains('\n')) {
+            return Err(Error::Xml("Domain title can't contain newlines".into()));
+        }
         let extras = Extras {
-            title: child_text(root, "title").map(Box::from),
+            title: title.map(Box::from),
             description: child_text(root, "description").map(Box::from),
             machine,
             boot,

@@ -15,18 +15,24 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "
 /// The `domain` field of every error's google.rpc.ErrorInfo detail.
 pub const ERROR_DOMAIN: &str = "rvirt.v1";
 
-/// Where rvirtd listens, and rvirt clients look, when told nothing: libvirt's split between the
-/// system daemon (root: `/run/rvirt/rvirt-sock`) and a per-user one
-/// (`$XDG_RUNTIME_DIR/rvirt/rvirt-sock`, else `/tmp/rvirt-$UID/rvirt-sock`).
-pub fn default_socket_path() -> std::path::PathBuf {
+/// rvirtd's runtime folder when told nothing: libvirt's split between the system daemon (root:
+/// `/run/rvirt`) and a per-user one (`$XDG_RUNTIME_DIR/rvirt`, else `/tmp/rvirt-$UID`, which the
+/// daemon creates 0700 and refuses when someone else made it first, as tmux does).
+pub fn default_runtime_dir() -> std::path::PathBuf {
     let uid = effective_uid();
     if uid == 0 {
-        return "/run/rvirt/rvirt-sock".into();
+        return "/run/rvirt".into();
     }
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|dir| !dir.is_empty()) {
-        Some(dir) => std::path::PathBuf::from(dir).join("rvirt/rvirt-sock"),
-        None => std::path::PathBuf::from(format!("/tmp/rvirt-{uid}/rvirt-sock")),
+        Some(dir) => std::path::PathBuf::from(dir).join("rvirt"),
+        None => std::path::PathBuf::from(format!("/tmp/rvirt-{uid}")),
     }
+}
+
+/// Where rvirtd listens, and rvirt clients look, when told nothing: `rvirt-sock` in
+/// `default_runtime_dir()`.
+pub fn default_socket_path() -> std::path::PathBuf {
+    default_runtime_dir().join("rvirt-sock")
 }
 
 /// The effective user id, read from `/proc/self/status` (no libc needed).

@@ -160,6 +160,10 @@ async fn bad_input_is_refused_and_changes_nothing() {
         let request = proto::DomainDefineXmlRequest { xml, flags: 0 };
         assert_refused(&daemon, generation, invalid, "bad name", rpc.domain_define_xml(request).await).await;
     }
+    // A title with a newline: libvirt refuses it ("Domain title can't contain newlines").
+    let xml = "<domain type='test'><name>t</name><title>a\nb</title><memory>1</memory><os><type>hvm</type></os></domain>";
+    let request = proto::DomainDefineXmlRequest { xml: xml.into(), flags: 0 };
+    assert_refused(&daemon, generation, invalid, "title newline", rpc.domain_define_xml(request).await).await;
     for name in ["", huge.as_str()] {
         let request = proto::LookupDomainByNameRequest { name: name.into() };
         assert_refused(&daemon, generation, invalid, "lookup name", rpc.lookup_domain_by_name(request).await)
