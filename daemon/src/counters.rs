@@ -1,9 +1,12 @@
 //! `Counters`: domain ids and generations, never handed out twice, not even across a crash.
 //!
-//! Both are reserved ahead in blocks written to the store (`STATE_DIR/counters`, fsynced) before
-//! any value of the block is used, so after a crash the daemon continues above the last
-//! reservation. A clean shutdown writes the exact values, so after one the numbers continue where
-//! they stopped.
+//! Both are reserved ahead in blocks written to the store (`STATE_DIR/counters` and its copy
+//! `counters.2`, checksummed, fsynced) before any value of the block is used, so after a crash
+//! the daemon continues above the last reservation. A job reserves the generation it will commit
+//! before it records its change, so every file the change writes carries (in its header) a
+//! reservation at or above it: if both counters copies are unreadable, loading continues above
+//! the highest of those, one block further, never from 0. A clean shutdown writes the exact
+//! values, so after one the numbers continue where they stopped.
 
 use crate::error::Result;
 use crate::store::{self, Store};
@@ -11,9 +14,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Ids reserved per write of the counters file.
-const ID_BLOCK: i32 = 1000;
+pub(crate) const ID_BLOCK: i32 = 1000;
 /// Generations reserved per write of the counters file.
-const GENERATION_BLOCK: u64 = 10_000;
+pub(crate) const GENERATION_BLOCK: u64 = 10_000;
 
 /// The daemon's id and generation reservations.
 #[derive(Debug)]
@@ -40,6 +43,9 @@ impl Counters {
 
     /// Makes generations up to at least `needed` usable, reserving a block on disk first.
     pub fn reserve_generations(&self, store: &Store, needed: u64) -> Result<()> {
+        if needed <= self.generation_ceiling() {
+            return Ok(());
+        }
         let ids = self.lock_ids();
         if needed <= self.generation_ceiling() {
             return Ok(());

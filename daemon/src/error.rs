@@ -89,15 +89,22 @@ pub enum Error {
     /// A page token whose snapshot is no longer retained: the listing must start again.
     #[error("page token expired: {0}")]
     PageExpired(String),
-    /// Writing the state folder failed (VIR_ERR_SYSTEM_ERROR).
-    #[error("failed to persist {what}")]
+    /// Writing the state folder failed (VIR_ERR_SYSTEM_ERROR); the message names the file and
+    /// what the OS said ("no space left on device", ...).
+    #[error("failed to persist {what}: {}: {}", .path.display(), describe_io(.source))]
     Persist {
         /// What was being written.
         what: String,
+        /// The file or folder the failed operation was on.
+        path: std::path::PathBuf,
         /// The I/O failure.
         #[source]
         source: io::Error,
     },
+    /// The state folder can take no more changes until rvirtd restarts: it was removed or
+    /// replaced under the running daemon, or a failed change could not be undone.
+    #[error("operation failed: {0}")]
+    StoreUnusable(String),
     /// The hypervisor driver failed (VIR_ERR_INTERNAL_ERROR).
     #[error("driver error: {0}")]
     Driver(String),
@@ -117,6 +124,7 @@ impl Error {
             Error::OperationUnsupported(_) => "VIR_ERR_OPERATION_UNSUPPORTED",
             Error::ConfigUnsupported(_) => "VIR_ERR_CONFIG_UNSUPPORTED",
             Error::Persist { .. } => "VIR_ERR_SYSTEM_ERROR",
+            Error::StoreUnusable(_) => "VIR_ERR_OPERATION_FAILED",
             Error::Driver(_) => "VIR_ERR_INTERNAL_ERROR",
         }
     }
@@ -133,6 +141,22 @@ impl Error {
             bits => Err(Error::UnsupportedFlags { bits, function }),
         }
     }
+}
+
+/// An I/O error as the messages say it: "no space left on device (os error 28)", the OS's words
+/// with a lower-case first letter.
+pub fn describe_io(error: &io::Error) -> String {
+    let text = error.to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+/// Whether an I/O error means the disk (or the quota) is full.
+pub fn is_out_of_space(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }
 
 /// The daemon's result type.

@@ -363,6 +363,7 @@ fn snapshot_create(mut domain: Domain, def: &MomentDef, flags: u32, now: i64) ->
         return Err(Error::invalid(domain.state, "transient domain needs to remain running"));
     }
     let name = def.name.clone().unwrap_or_else(|| now.to_string());
+    crate::store::check_moment_name("snapshot", &name)?;
     if domain.moments.snapshots.iter().any(|s| s.name == name) {
         return Err(Error::MomentExists(name));
     }
@@ -392,6 +393,7 @@ fn checkpoint_create(mut domain: Domain, def: &MomentDef, now: i64) -> Result<Ch
         return Err(Error::ConfigUnsupported("checkpoint for domain without disks".into()));
     }
     let name = def.name.clone().unwrap_or_else(|| now.to_string());
+    crate::store::check_moment_name("checkpoint", &name)?;
     if domain.moments.checkpoints.iter().any(|c| c.name == name) {
         return Err(Error::MomentExists(name));
     }

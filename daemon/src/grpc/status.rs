@@ -15,7 +15,9 @@ pub fn code(error: &Error) -> Code {
         Error::OperationInvalid { .. }
         | Error::OperationUnsupported(_)
         | Error::ConfigUnsupported(_)
-        | Error::PageExpired(_) => Code::FailedPrecondition,
+        | Error::PageExpired(_)
+        | Error::StoreUnusable(_) => Code::FailedPrecondition,
+        Error::Persist { source, .. } if crate::error::is_out_of_space(source) => Code::ResourceExhausted,
         Error::Persist { .. } | Error::Driver(_) => Code::Internal,
     }
 }
@@ -23,7 +25,7 @@ pub fn code(error: &Error) -> Code {
 impl From<Error> for Status {
     fn from(error: Error) -> Status {
         let code = code(&error);
-        if code == Code::Internal {
+        if code == Code::Internal || matches!(error, Error::Persist { .. } | Error::StoreUnusable(_)) {
             // The whole chain goes to the log; the caller gets the top-level message only.
             tracing::error!(error = ?error, "internal error");
         } else {
