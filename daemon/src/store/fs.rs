@@ -214,7 +214,11 @@ pub fn remove_durably(fs: &dyn Fs, path: &Path) -> FsResult {
         Err(e) => return Err(at(path)(e)),
     }
     let parent = path.parent().expect("a file in a folder");
-    fs.sync_dir(parent).map_err(at(parent))
+    match fs.sync_dir(parent) {
+        // No folder, so no file (a snapshot folder never created).
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        synced => synced.map_err(at(parent)),
+    }
 }
 
 /// Removes a folder and everything in it, then fsyncs its parent.

@@ -251,6 +251,12 @@ impl Store {
         Ok(())
     }
 
+    /// Why the store refuses every change, if it does.
+    #[cfg(test)]
+    pub(crate) fn poisoned(&self) -> Option<&str> {
+        self.poisoned.get().map(String::as_str)
+    }
+
     fn replaced(&self) -> Error {
         Error::StoreUnusable(format!(
             "the state folder {} was removed or replaced; restart rvirtd",
