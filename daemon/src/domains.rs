@@ -441,7 +441,9 @@ mod tests {
                 10 => Op::ManagedSaveRemove,
                 11 => Op::SetAutostart(rng.below(2) == 0),
                 12 => Op::Undefine([0, 3][rng.below(2)]),
-                13 | 14 => Op::SnapshotCreate(moment(name), [0, flags::SNAPSHOT_CREATE_HALT][rng.below(2)], 7),
+                13 | 14 => {
+                    Op::SnapshotCreate(moment(name), [0, flags::SNAPSHOT_CREATE_HALT][rng.below(2)], 7)
+                }
                 15 => Op::SnapshotDelete(name.into(), delete_flags[rng.below(3)]),
                 16 => Op::CheckpointCreate(moment(name), 8),
                 17 => Op::CheckpointDelete(name.into(), delete_flags[rng.below(3)]),
@@ -464,7 +466,7 @@ mod tests {
                 fs.record_images();
                 // (operations before, operations after, state, generation, highest id so far)
                 let mut after_each = vec![(0, fs.ops(), state(&domains), 0, 0)];
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (seed + 1) * 0x1000_0001);
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((seed + 1) * 0x1000_0001));
                 let history: Vec<Call> = (0..30).map(|_| random_call(&mut rng)).collect();
                 for call in &history {
                     let before = fs.ops();
@@ -522,13 +524,24 @@ mod tests {
                 ("undefine", vec![define()], on(Op::Undefine(0))),
                 (
                     "undefine with everything",
-                    vec![define(), on(Op::SetAutostart(true)), snap("a"), snap("b"), on(Op::Start), on(Op::ManagedSave)],
+                    vec![
+                        define(),
+                        on(Op::SetAutostart(true)),
+                        snap("a"),
+                        snap("b"),
+                        on(Op::Start),
+                        on(Op::ManagedSave),
+                    ],
                     on(Op::Undefine(flags::UNDEFINE_MANAGED_SAVE | flags::UNDEFINE_SNAPSHOTS_METADATA)),
                 ),
                 ("undefine running", vec![define(), on(Op::Start)], on(Op::Undefine(0))),
                 ("create", vec![], Call::Create(0)),
                 ("start", vec![define()], on(Op::Start)),
-                ("start from managed save", vec![define(), on(Op::Start), on(Op::ManagedSave)], on(Op::Start)),
+                (
+                    "start from managed save",
+                    vec![define(), on(Op::Start), on(Op::ManagedSave)],
+                    on(Op::Start),
+                ),
                 ("destroy", vec![define(), on(Op::Start)], on(Op::Destroy)),
                 ("destroy transient", vec![Call::Create(0), snap("a")], on(Op::Destroy)),
                 ("shutdown", vec![define(), on(Op::Start)], on(Op::Shutdown)),
@@ -537,7 +550,11 @@ mod tests {
                 ("pm suspend", vec![define(), on(Op::Start)], on(Op::PmSuspend)),
                 ("pm wakeup", vec![define(), on(Op::Start), on(Op::PmSuspend)], on(Op::PmWakeup)),
                 ("managed save", vec![define(), on(Op::Start)], on(Op::ManagedSave)),
-                ("managed save remove", vec![define(), on(Op::Start), on(Op::ManagedSave)], on(Op::ManagedSaveRemove)),
+                (
+                    "managed save remove",
+                    vec![define(), on(Op::Start), on(Op::ManagedSave)],
+                    on(Op::ManagedSaveRemove),
+                ),
                 ("autostart on", vec![define()], on(Op::SetAutostart(true))),
                 ("autostart off", vec![define(), on(Op::SetAutostart(true))], on(Op::SetAutostart(false))),
                 ("snapshot create", vec![define()], snap("a")),
@@ -547,20 +564,34 @@ mod tests {
                     vec![define(), on(Op::Start)],
                     on(Op::SnapshotCreate(moment("h"), flags::SNAPSHOT_CREATE_HALT, 7)),
                 ),
-                ("snapshot delete", vec![define(), snap("a"), snap("b")], on(Op::SnapshotDelete("a".into(), 0))),
+                (
+                    "snapshot delete",
+                    vec![define(), snap("a"), snap("b")],
+                    on(Op::SnapshotDelete("a".into(), 0)),
+                ),
                 (
                     "snapshot delete children",
                     vec![define(), snap("a"), snap("b"), snap("c")],
                     on(Op::SnapshotDelete("a".into(), flags::MOMENT_DELETE_CHILDREN)),
                 ),
                 ("checkpoint create", vec![define(), on(Op::Start)], cp("c")),
-                ("checkpoint delete", vec![define(), on(Op::Start), cp("c"), cp("d")], on(Op::CheckpointDelete("c".into(), 0))),
+                (
+                    "checkpoint delete",
+                    vec![define(), on(Op::Start), cp("c"), cp("d")],
+                    on(Op::CheckpointDelete("c".into(), 0)),
+                ),
             ]
         }
 
         /// Active domains' ids all made 1, for comparisons where only the id may differ.
         fn any_id(domains: Vec<Domain>) -> Vec<Domain> {
-            domains.into_iter().map(|mut d| { d.id = d.id.min(1); d }).collect()
+            domains
+                .into_iter()
+                .map(|mut d| {
+                    d.id = d.id.min(1);
+                    d
+                })
+                .collect()
         }
 
         /// Sets up a daemon on a fresh model disk and runs `setup`.
@@ -607,8 +638,11 @@ mod tests {
                         assert_eq!(state(&domains), view_before, "{what}, op {k}: the view changed");
                         assert_eq!(domains.store.poisoned(), None, "{what}, op {k}: the undo failed");
                         assert_eq!(domains.view().generation, generation, "{what}, op {k}");
-                        let temps: Vec<String> =
-                            fs.files().into_iter().filter(|f| is_temp(f.rsplit('/').next().unwrap())).collect();
+                        let temps: Vec<String> = fs
+                            .files()
+                            .into_iter()
+                            .filter(|f| is_temp(f.rsplit('/').next().unwrap()))
+                            .collect();
                         assert!(temps.is_empty(), "{what}, op {k}: temporary files left: {temps:?}");
                         drop(domains);
                         for (at, image) in fs.take_images() {
@@ -623,10 +657,20 @@ mod tests {
                         // A restart on the same disk finds nothing of the call; then the call
                         // succeeds.
                         let (domains, loaded) = boot(fs.clone());
-                        assert_eq!(sorted(loaded.domains), view_before, "{what}, op {k}: on disk after the failure");
-                        run(&domains, &call).await.unwrap_or_else(|e| panic!("{what} after op {k} failed: {e}"));
+                        assert_eq!(
+                            sorted(loaded.domains),
+                            view_before,
+                            "{what}, op {k}: on disk after the failure"
+                        );
+                        run(&domains, &call)
+                            .await
+                            .unwrap_or_else(|e| panic!("{what} after op {k} failed: {e}"));
                         // The retry's id may be a later one: the failed call's reservation stands.
-                        assert_eq!(any_id(state(&domains)), any_id(after.clone()), "{what}, op {k}: the retry");
+                        assert_eq!(
+                            any_id(state(&domains)),
+                            any_id(after.clone()),
+                            "{what}, op {k}: the retry"
+                        );
                         runs += 1;
                     }
                 }

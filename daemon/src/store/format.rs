@@ -55,7 +55,10 @@ pub struct Counters {
 impl Counters {
     /// The larger of each.
     pub fn max(self, other: Counters) -> Counters {
-        Counters { generation: self.generation.max(other.generation), next_id: self.next_id.max(other.next_id) }
+        Counters {
+            generation: self.generation.max(other.generation),
+            next_id: self.next_id.max(other.next_id),
+        }
     }
 }
 
@@ -385,4 +388,3 @@ pub(crate) fn file_name(name: &str) -> String {
     out.push_str(".xml");
     out
 }
-

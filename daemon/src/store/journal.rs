@@ -14,8 +14,8 @@
 //! - At start, an entry that cannot be applied is rolled back as far as it can be, then set aside
 //!   as `*.damaged` with the reason logged, and loading goes on.
 
-use super::fs::{self, FsResult};
 use super::format::{self, FileOp, Root};
+use super::fs::{self, FsResult};
 use super::{Store, load};
 use std::sync::atomic::Ordering;
 
@@ -106,9 +106,8 @@ impl Store {
             match forward {
                 Ok(()) => {
                     tracing::warn!(path = %path.display(), files = ops.len(), "finished a change interrupted by a crash");
-                    fs::remove_durably(&*self.fs, &path).map_err(|f| {
-                        anyhow::anyhow!("cannot remove {}: {}", f.path.display(), f.source)
-                    })?;
+                    fs::remove_durably(&*self.fs, &path)
+                        .map_err(|f| anyhow::anyhow!("cannot remove {}: {}", f.path.display(), f.source))?;
                 }
                 Err(failed) => {
                     let why = format!(

@@ -49,9 +49,7 @@ impl Store {
         self.replay_journal(rebooted, &mut found)?;
         let mut domains = BTreeMap::new();
         for (uuid, path, _) in self.entries(Root::State, "config", ".xml") {
-            match self
-                .read_text(&path, &mut found)
-                .and_then(|text| format::parse_def(&text, uuid, defaults))
+            match self.read_text(&path, &mut found).and_then(|text| format::parse_def(&text, uuid, defaults))
             {
                 Ok(def) => {
                     domains.insert(uuid, Domain::new(Arc::new(def), true));
@@ -139,7 +137,12 @@ impl Store {
                 anyhow::anyhow!("cannot write {}: {}", f.path.display(), crate::error::describe_io(&f.source))
             })?;
         }
-        Ok(Loaded { domains: domains.into_values().collect(), generation: counters.generation, next_id, rebooted })
+        Ok(Loaded {
+            domains: domains.into_values().collect(),
+            generation: counters.generation,
+            next_id,
+            rebooted,
+        })
     }
 
     /// Where the counters continue: the larger readable copy. When a copy is unreadable (garbled,

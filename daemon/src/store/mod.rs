@@ -89,7 +89,8 @@ impl Store {
     pub fn open_with(fs: Arc<dyn Fs>, state: &Path, runtime: &Path) -> anyhow::Result<Self> {
         use anyhow::Context;
         let created = |dir: PathBuf| {
-            fs::ensure_dir_all(&*fs, &dir).map_err(|f| anyhow::anyhow!("cannot create {}: {}", f.path.display(), f.source))
+            fs::ensure_dir_all(&*fs, &dir)
+                .map_err(|f| anyhow::anyhow!("cannot create {}: {}", f.path.display(), f.source))
         };
         for dir in ["config", "autostart", "save", "snapshot", "checkpoint", "journal"] {
             created(state.join(dir))?;

@@ -23,7 +23,7 @@ struct Model {
     /// Operations done so far.
     ops: u64,
     /// Fail operation number `.0` with errno `.1`.
-    fault: Option<(u64, i32)>,
+    faults: Vec<(u64, i32)>,
     /// Keep a durable image after every operation that changes durable state.
     record: bool,
     images: Vec<(u64, Arc<ModelFs>)>,
@@ -39,7 +39,13 @@ impl Default for ModelFs {
     fn default() -> Self {
         let root = Node::Dir { entries: BTreeMap::new(), synced: BTreeMap::new() };
         ModelFs {
-            inner: Mutex::new(Model { nodes: vec![root], ops: 0, fault: None, record: false, images: Vec::new() }),
+            inner: Mutex::new(Model {
+                nodes: vec![root],
+                ops: 0,
+                faults: Vec::new(),
+                record: false,
+                images: Vec::new(),
+            }),
         }
     }
 }
@@ -120,7 +126,7 @@ impl Model {
         }
         let mut nodes = Vec::new();
         copy(self, 0, &mut nodes);
-        Model { nodes, ops: 0, fault: None, record: false, images: Vec::new() }
+        Model { nodes, ops: 0, faults: Vec::new(), record: false, images: Vec::new() }
     }
 
     fn walk(&self, node: usize, path: String, out: &mut Vec<String>) {
@@ -136,25 +142,17 @@ impl Model {
 }
 
 impl ModelFs {
-    /// Fails the `k`-th operation from now (1: the next one) with `code`.
+    /// Fails the `k`-th operation from now (1: the next one) with `code` (as well as any
+    /// failure already planned).
     pub(crate) fn fail_in(&self, k: u64, code: i32) {
         let mut model = self.lock();
-        model.fault = Some((model.ops + k, code));
-    }
-
-    /// No injected failure.
-    pub(crate) fn clear_fault(&self) {
-        self.lock().fault = None;
+        let at = model.ops + k;
+        model.faults.push((at, code));
     }
 
     /// Operations done so far.
     pub(crate) fn ops(&self) -> u64 {
         self.lock().ops
-    }
-
-    /// What a power cut now would leave, as a fresh disk.
-    pub(crate) fn durable(&self) -> Arc<ModelFs> {
-        Arc::new(ModelFs { inner: Mutex::new(self.lock().durable()) })
     }
 
     /// Starts keeping a durable image after every operation that changes durable state.
@@ -194,10 +192,9 @@ impl ModelFs {
     ) -> io::Result<T> {
         let mut model = self.lock();
         model.ops += 1;
-        if let Some((at, code)) = model.fault
-            && at == model.ops
-        {
-            model.fault = None;
+        let now = model.ops;
+        if let Some(planned) = model.faults.iter().position(|(at, _)| *at == now) {
+            let (_, code) = model.faults.swap_remove(planned);
             on_fault(&mut model);
             return Err(errno(code));
         }
@@ -218,100 +215,132 @@ impl Fs for ModelFs {
     }
 
     fn sync(&self, path: &Path) -> io::Result<()> {
-        self.op(true, |_| {}, |m| {
-            let node = m.lookup(path)?;
-            match &mut m.nodes[node] {
-                Node::File { data, synced } => *synced = Some(data.clone()),
-                Node::Dir { .. } => return Err(errno(libc::EISDIR)),
-            }
-            Ok(())
-        })
+        self.op(
+            true,
+            |_| {},
+            |m| {
+                let node = m.lookup(path)?;
+                match &mut m.nodes[node] {
+                    Node::File { data, synced } => *synced = Some(data.clone()),
+                    Node::Dir { .. } => return Err(errno(libc::EISDIR)),
+                }
+                Ok(())
+            },
+        )
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.op(false, |_| {}, |m| {
-            let (from_dir, from_name) = m.parent(from)?;
-            let (to_dir, to_name) = m.parent(to)?;
-            let node = *m.entries(from_dir).get(&from_name).ok_or(errno(libc::ENOENT))?;
-            if let Some(&target) = m.entries(to_dir).get(&to_name)
-                && matches!(&m.nodes[target], Node::Dir { entries, .. } if !entries.is_empty())
-            {
-                return Err(errno(libc::ENOTEMPTY));
-            }
-            m.entries(from_dir).remove(&from_name);
-            m.entries(to_dir).insert(to_name, node);
-            Ok(())
-        })
+        self.op(
+            false,
+            |_| {},
+            |m| {
+                let (from_dir, from_name) = m.parent(from)?;
+                let (to_dir, to_name) = m.parent(to)?;
+                let node = *m.entries(from_dir).get(&from_name).ok_or(errno(libc::ENOENT))?;
+                if let Some(&target) = m.entries(to_dir).get(&to_name)
+                    && matches!(&m.nodes[target], Node::Dir { entries, .. } if !entries.is_empty())
+                {
+                    return Err(errno(libc::ENOTEMPTY));
+                }
+                m.entries(from_dir).remove(&from_name);
+                m.entries(to_dir).insert(to_name, node);
+                Ok(())
+            },
+        )
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.op(true, |_| {}, |m| {
-            let node = m.lookup(dir)?;
-            match &mut m.nodes[node] {
-                Node::Dir { entries, synced } => *synced = entries.clone(),
-                Node::File { .. } => return Err(errno(libc::ENOTDIR)),
-            }
-            Ok(())
-        })
+        self.op(
+            true,
+            |_| {},
+            |m| {
+                let node = m.lookup(dir)?;
+                match &mut m.nodes[node] {
+                    Node::Dir { entries, synced } => *synced = entries.clone(),
+                    Node::File { .. } => return Err(errno(libc::ENOTDIR)),
+                }
+                Ok(())
+            },
+        )
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.op(false, |_| {}, |m| {
-            let (dir, name) = m.parent(path)?;
-            let node = *m.entries(dir).get(&name).ok_or(errno(libc::ENOENT))?;
-            if matches!(m.nodes[node], Node::Dir { .. }) {
-                return Err(errno(libc::EISDIR));
-            }
-            m.entries(dir).remove(&name);
-            Ok(())
-        })
+        self.op(
+            false,
+            |_| {},
+            |m| {
+                let (dir, name) = m.parent(path)?;
+                let node = *m.entries(dir).get(&name).ok_or(errno(libc::ENOENT))?;
+                if matches!(m.nodes[node], Node::Dir { .. }) {
+                    return Err(errno(libc::EISDIR));
+                }
+                m.entries(dir).remove(&name);
+                Ok(())
+            },
+        )
     }
 
     fn remove_dir(&self, path: &Path) -> io::Result<()> {
-        self.op(false, |_| {}, |m| {
-            let (dir, name) = m.parent(path)?;
-            let node = *m.entries(dir).get(&name).ok_or(errno(libc::ENOENT))?;
-            match &m.nodes[node] {
-                Node::Dir { entries, .. } if entries.is_empty() => {}
-                Node::Dir { .. } => return Err(errno(libc::ENOTEMPTY)),
-                Node::File { .. } => return Err(errno(libc::ENOTDIR)),
-            }
-            m.entries(dir).remove(&name);
-            Ok(())
-        })
+        self.op(
+            false,
+            |_| {},
+            |m| {
+                let (dir, name) = m.parent(path)?;
+                let node = *m.entries(dir).get(&name).ok_or(errno(libc::ENOENT))?;
+                match &m.nodes[node] {
+                    Node::Dir { entries, .. } if entries.is_empty() => {}
+                    Node::Dir { .. } => return Err(errno(libc::ENOTEMPTY)),
+                    Node::File { .. } => return Err(errno(libc::ENOTDIR)),
+                }
+                m.entries(dir).remove(&name);
+                Ok(())
+            },
+        )
     }
 
     fn create_dir(&self, path: &Path) -> io::Result<()> {
-        self.op(false, |_| {}, |m| {
-            let (dir, name) = m.parent(path)?;
-            if m.entries(dir).contains_key(&name) {
-                return Err(errno(libc::EEXIST));
-            }
-            m.nodes.push(Node::Dir { entries: BTreeMap::new(), synced: BTreeMap::new() });
-            let node = m.nodes.len() - 1;
-            m.entries(dir).insert(name, node);
-            Ok(())
-        })
+        self.op(
+            false,
+            |_| {},
+            |m| {
+                let (dir, name) = m.parent(path)?;
+                if m.entries(dir).contains_key(&name) {
+                    return Err(errno(libc::EEXIST));
+                }
+                m.nodes.push(Node::Dir { entries: BTreeMap::new(), synced: BTreeMap::new() });
+                let node = m.nodes.len() - 1;
+                m.entries(dir).insert(name, node);
+                Ok(())
+            },
+        )
     }
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        self.op(false, |_| {}, |m| match &m.nodes[m.lookup(path)?] {
-            Node::File { data, .. } => Ok(data.clone()),
-            Node::Dir { .. } => Err(errno(libc::EISDIR)),
-        })
+        self.op(
+            false,
+            |_| {},
+            |m| match &m.nodes[m.lookup(path)?] {
+                Node::File { data, .. } => Ok(data.clone()),
+                Node::Dir { .. } => Err(errno(libc::EISDIR)),
+            },
+        )
     }
 
     fn read_dir(&self, dir: &Path) -> io::Result<Vec<Entry>> {
-        self.op(false, |_| {}, |m| match &m.nodes[m.lookup(dir)?] {
-            Node::Dir { entries, .. } => Ok(entries
-                .iter()
-                .map(|(name, node)| Entry {
-                    name: name.clone(),
-                    is_dir: matches!(m.nodes[*node], Node::Dir { .. }),
-                })
-                .collect()),
-            Node::File { .. } => Err(errno(libc::ENOTDIR)),
-        })
+        self.op(
+            false,
+            |_| {},
+            |m| match &m.nodes[m.lookup(dir)?] {
+                Node::Dir { entries, .. } => Ok(entries
+                    .iter()
+                    .map(|(name, node)| Entry {
+                        name: name.clone(),
+                        is_dir: matches!(m.nodes[*node], Node::Dir { .. }),
+                    })
+                    .collect()),
+                Node::File { .. } => Err(errno(libc::ENOTDIR)),
+            },
+        )
     }
 
     fn set_permissions(&self, path: &Path, _mode: u32) -> io::Result<()> {
@@ -323,11 +352,15 @@ impl Fs for ModelFs {
     }
 
     fn lock(&self, path: &Path, pid: u32) -> io::Result<(LockGuard, (u64, u64))> {
-        self.op(false, |_| {}, |m| {
-            if m.lookup(path).is_err() {
-                m.write(path, format!("{pid}\n").as_bytes())?;
-            }
-            Ok((Box::new(()) as LockGuard, (0, m.lookup(path)? as u64)))
-        })
+        self.op(
+            false,
+            |_| {},
+            |m| {
+                if m.lookup(path).is_err() {
+                    m.write(path, format!("{pid}\n").as_bytes())?;
+                }
+                Ok((Box::new(()) as LockGuard, (0, m.lookup(path)? as u64)))
+            },
+        )
     }
 }
