@@ -225,6 +225,12 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_default_config_is_valid() {
+        let raw: RawConfig = toml::from_str(include_str!("../../dist/rvirtd.toml")).unwrap();
+        Config::resolve(raw).unwrap();
+    }
+
+    #[test]
     fn the_runtime_folder_is_never_the_sockets_folder() {
         let raw = RawConfig { socket: Some("/tmp/x.sock".into()), ..RawConfig::default() };
         let config = Config::resolve(raw).unwrap();

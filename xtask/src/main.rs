@@ -4,6 +4,7 @@ mod bench;
 mod crash;
 mod race;
 mod service;
+mod test;
 mod tidy;
 
 use anyhow::bail;
@@ -20,18 +21,81 @@ tasks:
   crash            kill rvirtd with SIGKILL under churn, restart, check nothing is lost (--kills N)
   install-service  install rvirtd, rvirsh, the systemd unit and the default config (--dry-run)
   race             legacy enumeration vs ListAllDomains under churn, every atomic listing replayed
-                   ([--domains N] [--churners C] [--listers L] [--duration S] [--json FILE] [--uri URI])
-  tidy             check project conventions (also run by `cargo test`)";
+  test             install what the tests need when missing, then run cargo test --workspace
+  tidy             check project conventions (also run by `cargo test`)
+
+`cargo xtask TASK --help` shows a task's options.";
+
+/// Each task's options, for `cargo xtask TASK --help`.
+fn task_usage(task: &str) -> Option<&'static str> {
+    Some(match task {
+        "bench" => "usage: cargo xtask bench [--quick] [--sizes N,N,...] [--json FILE] [--no-libvirt]
+
+Benchmarks a release rvirtd (state on tmpfs, client in another process), beside a private
+libvirtd on its test driver when libvirtd and python3-libvirt are installed.
+  --quick        small sizes (100, 1000) and fewer rounds: proves the benchmark works
+  --sizes LIST   domain counts to measure [default: 100,1000,10000,100000]
+  --json FILE    also write the report as JSON
+  --no-libvirt   skip libvirtd even when it is installed",
+        "crash" => "usage: cargo xtask crash [--kills N] [--clients C] [--domains D] [--max-churn-ms MS] [--json FILE]
+
+Kills rvirtd with SIGKILL at random moments under churn, restarts it, and checks every
+acknowledged change survived and nothing in flight came back half.
+  --kills N          kills [default: 200]
+  --clients C        churning clients [default: 4]
+  --domains D        domains per client [default: 6]
+  --max-churn-ms MS  longest churn between two kills [default: 400]
+  --json FILE        also write the report as JSON",
+        "install-service" => "usage: cargo xtask install-service [--prefix DIR] [--dry-run]
+
+Builds rvirtd and rvirsh in release and installs them under DIR/bin, the systemd unit in
+/etc/systemd/system and the default config in /etc/rvirt (kept when present).
+  --prefix DIR  [default: /usr/local]
+  --dry-run     show the steps, change nothing",
+        "race" => "usage: cargo xtask race [--domains N] [--churners C] [--listers L] [--duration S] [--json FILE] [--uri URI]
+
+The legacy enumeration against ListAllDomains under churn; every atomic listing is replayed
+against the registry at its generation.
+  --domains N    population [default: 50]
+  --churners C   clients changing domains [default: 4]
+  --listers L    listing clients, half legacy, half ListAllDomains [default: 16]
+  --duration S   seconds [default: 10]
+  --json FILE    also write the report as JSON
+  --uri URI      use a running rvirtd instead of starting one",
+        "test" => "usage: cargo xtask test [-- CARGO_TEST_ARGS]
+
+Installs what the tests need when it is missing (Debian's libvirt-clients for virsh and
+python3-grpcio; needs root and apt-get, and says so otherwise), then runs
+`cargo test --workspace` with CARGO_TEST_ARGS appended.",
+        "tidy" => "usage: cargo xtask tidy
+
+Checks project conventions (also run by `cargo test`).",
+        _ => return None,
+    })
+}
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or_default();
-    match args.first().map(String::as_str) {
+    let task = args.first().map(String::as_str);
+    if let Some(task) = task
+        && rest.iter().take_while(|arg| *arg != "--").any(|arg| arg == "--help" || arg == "-h")
+        && let Some(usage) = task_usage(task)
+    {
+        println!("{usage}");
+        return Ok(());
+    }
+    match task {
         Some("bench") => bench::run_task(&root(), rest),
         Some("crash") => crash::run_task(rest),
         Some("install-service") => service::run_task(&root(), rest),
         Some("race") => race::run_task(rest),
+        Some("test") => test::run_task(rest),
         Some("tidy") => tidy::run(&root()),
+        Some("--help" | "-h" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
