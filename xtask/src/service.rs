@@ -22,23 +22,27 @@ pub(crate) fn run_task(root: &Path, args: &[String]) -> anyhow::Result<()> {
         crate::cargo(&["build", "--release", "--quiet", "--bin", "rvirtd", "--bin", "rvirsh"])?;
     }
     let release = root.join("target/release");
-    let steps: Vec<(PathBuf, PathBuf, bool)> = vec![
-        (release.join("rvirtd"), prefix.join("bin/rvirtd"), true),
-        (release.join("rvirsh"), prefix.join("bin/rvirsh"), true),
-        (root.join("dist/rvirtd.service"), PathBuf::from("/etc/systemd/system/rvirtd.service"), true),
-        (root.join("dist/rvirtd.toml"), PathBuf::from("/etc/rvirt/rvirtd.toml"), false),
-        (root.join("README.md"), prefix.join("share/doc/rvirt/README.md"), true),
+    // (from, to, overwrite, mode): modes set outright, never left to the umask or the source.
+    let steps: Vec<(PathBuf, PathBuf, bool, u32)> = vec![
+        (release.join("rvirtd"), prefix.join("bin/rvirtd"), true, 0o755),
+        (release.join("rvirsh"), prefix.join("bin/rvirsh"), true, 0o755),
+        (root.join("dist/rvirtd.service"), PathBuf::from("/etc/systemd/system/rvirtd.service"), true, 0o644),
+        (root.join("dist/rvirtd.toml"), PathBuf::from("/etc/rvirt/rvirtd.toml"), false, 0o644),
+        (root.join("README.md"), prefix.join("share/doc/rvirt/README.md"), true, 0o644),
     ];
-    for (from, to, overwrite) in steps {
+    for (from, to, overwrite, mode) in steps {
         if !overwrite && to.exists() {
             println!("keep     {} (already there)", to.display());
             continue;
         }
-        println!("install  {} -> {}", from.display(), to.display());
+        println!("install  {} -> {} (mode {mode:04o})", from.display(), to.display());
         if !dry_run {
+            use std::os::unix::fs::PermissionsExt;
             std::fs::create_dir_all(to.parent().expect("a folder"))?;
             std::fs::copy(&from, &to)
                 .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode))
+                .with_context(|| format!("setting the mode of {}", to.display()))?;
         }
     }
     if prefix != Path::new("/usr/local") {
