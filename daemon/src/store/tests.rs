@@ -313,3 +313,37 @@ fn temporary_files_left_anywhere_are_swept_at_start() {
     let left: Vec<String> = fs.files().into_iter().filter(|f| f.ends_with(".tmp")).collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Define throughput on tmpfs, against the single-file write of before the seam (`cargo test
+/// --release -p rvirtd --lib define_throughput -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn define_throughput() {
+    use std::io::Write as _;
+    let base = std::path::Path::new("/dev/shm").join(format!("rvirt-bench-{}", std::process::id()));
+    let (state, runtime) = (base.join("state"), base.join("run"));
+    let store = Store::open(&state, &runtime).unwrap();
+    store.load(&DEFAULTS).unwrap();
+    let domains: Vec<Domain> = (0..5000).map(|i| Domain::new(Arc::new(def(&format!("d{i}"))), true)).collect();
+    let started = std::time::Instant::now();
+    for d in &domains {
+        store.record(d.uuid(), None, Some(d)).unwrap();
+    }
+    let new = started.elapsed();
+    let old_dir = base.join("old");
+    fs::create_dir_all(&old_dir).unwrap();
+    let started = std::time::Instant::now();
+    for d in &domains {
+        let (text, name) = (d.def.to_xml(None), format!("{}.xml", d.uuid()));
+        let temp = old_dir.join(format!(".{name}.tmp"));
+        let mut file = fs::File::create(&temp).unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        file.sync_all().unwrap();
+        drop(file);
+        fs::rename(&temp, old_dir.join(&name)).unwrap();
+        fs::File::open(&old_dir).unwrap().sync_all().unwrap();
+    }
+    let old = started.elapsed();
+    fs::remove_dir_all(&base).unwrap();
+    println!("5000 defines on tmpfs: store {new:?} ({:?} each); the old write alone {old:?}", new / 5000);
+}
