@@ -324,7 +324,8 @@ fn define_throughput() {
     let (state, runtime) = (base.join("state"), base.join("run"));
     let store = Store::open(&state, &runtime).unwrap();
     store.load(&DEFAULTS).unwrap();
-    let domains: Vec<Domain> = (0..5000).map(|i| Domain::new(Arc::new(def(&format!("d{i}"))), true)).collect();
+    let domains: Vec<Domain> =
+        (0..5000).map(|i| Domain::new(Arc::new(def(&format!("d{i}"))), true)).collect();
     let started = std::time::Instant::now();
     for d in &domains {
         store.record(d.uuid(), None, Some(d)).unwrap();
