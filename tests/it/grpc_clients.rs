@@ -52,7 +52,7 @@ fn decode_hex(hex: &str) -> Vec<u8> {
 }
 
 /// `name`'s answer bytes from the script's output; panics on a failed call.
-fn answer<'a>(output: &'a str, name: &str) -> Vec<u8> {
+fn answer(output: &str, name: &str) -> Vec<u8> {
     let line = output.lines().find(|line| line.split(' ').next() == Some(name)).expect("a line per call");
     let rest = &line[name.len() + 1..];
     assert!(!rest.starts_with("ERR"), "{name} failed: {rest}");

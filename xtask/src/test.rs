@@ -54,7 +54,10 @@ fn install(missing: &[&Need]) -> anyhow::Result<()> {
     }
     let manual = format!("install them, then run this again: apt-get install {}", packages.join(" "));
     if !Path::new("/usr/bin/apt-get").exists() {
-        bail!("the tests need {} and this is not a Debian-like system without apt-get; {manual}", packages.join(", "));
+        bail!(
+            "the tests need {} and this is not a Debian-like system without apt-get; {manual}",
+            packages.join(", ")
+        );
     }
     if rvirt_proto::effective_uid() != 0 {
         bail!("the tests need {}, and installing packages needs root; {manual}", packages.join(", "));
