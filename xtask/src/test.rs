@@ -55,7 +55,7 @@ fn install(missing: &[&Need]) -> anyhow::Result<()> {
     let manual = format!("install them, then run this again: apt-get install {}", packages.join(" "));
     if !Path::new("/usr/bin/apt-get").exists() {
         bail!(
-            "the tests need {} and this is not a Debian-like system without apt-get; {manual}",
+            "the tests need {}, and there is no apt-get here to install them; {manual}",
             packages.join(", ")
         );
     }
