@@ -31,6 +31,90 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// How long a stopping daemon waits for in-flight calls.
     pub shutdown_timeout: Duration,
+    /// What one daemon lets its clients use.
+    pub limits: Limits,
+}
+
+/// Every resource bound, with its default (README's table and `dist/rvirtd.toml` document them).
+/// A request over a limit is refused at once (RESOURCE_EXHAUSTED, or UNAVAILABLE for a refused
+/// stream), never queued without bound.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Open connections in all (libvirtd's `max_clients`).
+    pub max_clients: usize,
+    /// Open connections from one peer: one uid on the unix socket, one IP address on TCP.
+    pub max_clients_per_peer: usize,
+    /// Concurrent calls (HTTP/2 streams) on one connection (libvirtd's `max_client_requests`).
+    pub max_client_requests: u32,
+    /// Bytes of answers built but not yet read by their clients, daemon-wide.
+    pub answer_budget_bytes: usize,
+    /// Low-priority threads for heavy work (large listing pages, large XML); 0: one per core.
+    pub work_threads: usize,
+    /// Heavy requests that may wait for a work thread; more are refused.
+    pub work_queue: usize,
+    /// A connection that has sent nothing this long after it was accepted is closed.
+    pub handshake_timeout_secs: u64,
+    /// A connection with no call in flight for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// HTTP/2 pings every this many seconds of silence find dead peers...
+    pub keepalive_interval_secs: u64,
+    /// ...which are dropped when a ping is not answered within this many seconds.
+    pub keepalive_timeout_secs: u64,
+    /// The longest one call may take (a client's own deadline applies when shorter).
+    pub request_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_clients: 5000,
+            max_clients_per_peer: 1000,
+            max_client_requests: 100,
+            answer_budget_bytes: 256 << 20,
+            work_threads: 0,
+            work_queue: 256,
+            handshake_timeout_secs: 10,
+            idle_timeout_secs: 600,
+            keepalive_interval_secs: 30,
+            keepalive_timeout_secs: 20,
+            request_timeout_secs: 120,
+        }
+    }
+}
+
+impl Limits {
+    /// Refuses values that would disable a bound or make the daemon unusable.
+    fn check(&self) -> anyhow::Result<()> {
+        let positive = [
+            ("max_clients", self.max_clients as u64),
+            ("max_clients_per_peer", self.max_clients_per_peer as u64),
+            ("max_client_requests", u64::from(self.max_client_requests)),
+            ("work_queue", self.work_queue as u64),
+            ("handshake_timeout_secs", self.handshake_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("keepalive_interval_secs", self.keepalive_interval_secs),
+            ("keepalive_timeout_secs", self.keepalive_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                bail!("limits.{key} must be at least 1");
+            }
+        }
+        if self.answer_budget_bytes < 1 << 20 {
+            bail!("limits.answer_budget_bytes must be at least 1 MiB, not {}", self.answer_budget_bytes);
+        }
+        Ok(())
+    }
+
+    /// Work threads, 0 resolved to the number of cores.
+    pub fn work_threads(&self) -> usize {
+        match self.work_threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 /// How log lines look.
@@ -68,6 +152,8 @@ pub struct RawConfig {
     pub max_message_bytes: Option<usize>,
     /// See `Config::shutdown_timeout`, in seconds.
     pub shutdown_timeout_secs: Option<u64>,
+    /// The `[limits]` table; see `Limits`.
+    pub limits: Option<Limits>,
 }
 
 impl RawConfig {
@@ -104,6 +190,7 @@ impl RawConfig {
             log_format: other.log_format.or(self.log_format),
             max_message_bytes: other.max_message_bytes.or(self.max_message_bytes),
             shutdown_timeout_secs: other.shutdown_timeout_secs.or(self.shutdown_timeout_secs),
+            limits: other.limits.or(self.limits),
         }
     }
 }
@@ -158,6 +245,12 @@ impl Config {
         let log_filter = raw.log_filter.unwrap_or_else(|| "info".into());
         tracing_subscriber::EnvFilter::try_new(&log_filter)
             .with_context(|| format!("invalid log_filter {log_filter:?}"))?;
+        let shutdown_timeout_secs = raw.shutdown_timeout_secs.unwrap_or(10);
+        if shutdown_timeout_secs > 300 {
+            bail!("shutdown_timeout_secs must be at most 300, not {shutdown_timeout_secs}");
+        }
+        let limits = raw.limits.unwrap_or_default();
+        limits.check()?;
         Ok(Config {
             state_dir,
             runtime_dir,
@@ -168,7 +261,8 @@ impl Config {
             log_filter,
             log_format: raw.log_format.unwrap_or(LogFormat::Text),
             max_message_bytes,
-            shutdown_timeout: Duration::from_secs(raw.shutdown_timeout_secs.unwrap_or(10)),
+            shutdown_timeout: Duration::from_secs(shutdown_timeout_secs),
+            limits,
         })
     }
 
@@ -185,6 +279,7 @@ impl Config {
             log_format: LogFormat::Text,
             max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
             shutdown_timeout: Duration::from_secs(5),
+            limits: Limits::default(),
         }
     }
 }

@@ -105,6 +105,10 @@ pub enum Error {
     /// replaced under the running daemon, or a failed change could not be undone.
     #[error("operation failed: {0}")]
     StoreUnusable(String),
+    /// A resource limit of the daemon was reached (too many heavy requests waiting, the budget
+    /// for unread answers spent); retrying later can succeed (VIR_ERR_RESOURCE_BUSY).
+    #[error("resource busy: {0}")]
+    Busy(String),
     /// The hypervisor driver failed (VIR_ERR_INTERNAL_ERROR).
     #[error("driver error: {0}")]
     Driver(String),
@@ -125,6 +129,7 @@ impl Error {
             Error::ConfigUnsupported(_) => "VIR_ERR_CONFIG_UNSUPPORTED",
             Error::Persist { .. } => "VIR_ERR_SYSTEM_ERROR",
             Error::StoreUnusable(_) => "VIR_ERR_OPERATION_FAILED",
+            Error::Busy(_) => "VIR_ERR_RESOURCE_BUSY",
             Error::Driver(_) => "VIR_ERR_INTERNAL_ERROR",
         }
     }

@@ -10,6 +10,7 @@
 //! the service manager how it is doing.
 
 pub mod config;
+pub mod connections;
 pub mod counters;
 pub mod domain;
 pub mod domains;
@@ -20,10 +21,12 @@ pub mod folders;
 pub mod grpc;
 pub mod lifecycle;
 pub mod paging;
+pub mod pool;
 pub mod registry;
 pub mod store;
 pub mod systemd;
 pub mod xml;
+pub mod xml_limits;
 
 use anyhow::Context;
 use config::Config;
@@ -31,6 +34,7 @@ use domains::Domains;
 use driver::Driver;
 use rvirt_proto::v1::domain_service_server::DomainServiceServer;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 
@@ -67,9 +71,15 @@ pub async fn serve(
         domains.autostart().await;
     }
 
-    let service = DomainServiceServer::new(grpc::Service::new(domains.clone(), config.max_message_bytes))
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.max_message_bytes);
+    let limits = &config.limits;
+    let pool =
+        pool::WorkPool::new(limits.work_threads(), limits.work_queue).context("starting the work threads")?;
+    let budget = grpc::budget::AnswerBudget::new(limits.answer_budget_bytes);
+    let gate = connections::Gate::new(limits.clone());
+    let service =
+        DomainServiceServer::new(grpc::Service::new(domains.clone(), config.max_message_bytes, pool, budget))
+            .max_decoding_message_size(config.max_message_bytes)
+            .max_encoding_message_size(config.max_message_bytes);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<DomainServiceServer<grpc::Service>>().await;
     // Reflection in both versions: grpcurl and current tools speak v1; grpcio-reflection's own
@@ -86,11 +96,19 @@ pub async fn serve(
     for listener in listeners {
         // Large windows and frames: a listing of 100,000 domains is ~10 MiB, which the default
         // 64 KiB windows would cut into flow-control round trips.
+        // Bounds: streams per connection (over it, a stream is refused at once: UNAVAILABLE),
+        // pings that find dead peers, a deadline for every call.
         let router = tonic::transport::Server::builder()
             .initial_stream_window_size(16 << 20)
             .initial_connection_window_size(32 << 20)
             .max_frame_size(1 << 20)
+            .max_concurrent_streams(Some(limits.max_client_requests))
+            .http2_keepalive_interval(Some(Duration::from_secs(limits.keepalive_interval_secs)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(limits.keepalive_timeout_secs)))
+            .timeout(Duration::from_secs(limits.request_timeout_secs))
+            .layer(connections::ActivityLayer)
             .layer(grpc::trace::RpcTraceLayer)
+            .layer(grpc::budget::HoldAnswerLayer)
             .add_service(service.clone())
             .add_service(health_service.clone())
             .add_service(reflection.clone())
@@ -99,12 +117,12 @@ pub async fn serve(
         match listener {
             Listener::Unix(listener) => {
                 tracing::info!(socket = ?listener.local_addr().ok(), "listening");
-                let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+                let incoming = connections::accept(listener, gate.clone(), shutdown.clone());
                 servers.spawn(router.serve_with_incoming_shutdown(incoming, stop));
             }
             Listener::Tcp(listener) => {
                 tracing::info!(address = ?listener.local_addr().ok(), "listening");
-                let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+                let incoming = connections::accept(listener, gate.clone(), shutdown.clone());
                 servers.spawn(router.serve_with_incoming_shutdown(incoming, stop));
             }
         }

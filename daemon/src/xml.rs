@@ -448,6 +448,7 @@ fn parse_document(xml: &str) -> Result<Document<'_>> {
             xml.len()
         )));
     }
+    crate::xml_limits::check(xml).map_err(Error::Xml)?;
     Document::parse(xml).map_err(|e| Error::Xml(e.to_string()))
 }
 

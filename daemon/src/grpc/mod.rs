@@ -1,6 +1,7 @@
 //! The rvirt.v1 `DomainService`: validates and converts each request, calls `Domains`, converts
 //! the answer. The only module that knows prost; it holds no domain state of its own.
 
+pub mod budget;
 pub mod convert;
 pub mod status;
 pub mod trace;
@@ -10,6 +11,8 @@ use crate::error::{DomainRef, Error};
 use crate::filter::ListFilter;
 use crate::lifecycle::{Op, flags};
 use crate::paging::{PageToken, RetainedViews, TokenCodec};
+use crate::pool::WorkPool;
+use budget::AnswerBudget;
 use rvirt_proto::v1::{self, domain_service_server::DomainService};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -24,12 +27,20 @@ pub struct Service {
     retained: Arc<RetainedViews>,
     /// The message size limit pages are cut to fit.
     max_message_bytes: usize,
+    /// Where large pages are cut, off the async workers.
+    pool: WorkPool,
+    /// Bytes of answers built but not yet read by their clients.
+    budget: AnswerBudget,
 }
 
 /// The most domains one ListAllDomains page holds.
 pub const MAX_PAGE_SIZE: usize = 250_000;
 /// Room left in a message for everything but the domains.
 const MESSAGE_MARGIN_BYTES: usize = 64 << 10;
+
+/// A listing entry's size as reserved before the page is cut: its fixed fields at their widest and
+/// a long name (the page then gives back what it did not use).
+const ESTIMATED_ENTRY_BYTES: usize = 160;
 
 /// Views up to this size are cut into pages on the async worker itself.
 const INLINE_PAGE_LIMIT: usize = 2_000;
@@ -41,6 +52,8 @@ struct Page {
     more: bool,
     /// Matching domains in the whole listing.
     count: u64,
+    /// An upper bound of the page's encoded size.
+    bytes: usize,
 }
 
 /// Cuts the page that starts after `after`: at most `max_count` entries and about `budget`
@@ -67,7 +80,7 @@ fn page(
     }
     let count =
         known_count.unwrap_or_else(|| if more { view.count(filter) as u64 } else { domains.len() as u64 });
-    Page { domains, more, count }
+    Page { domains, more, count, bytes }
 }
 
 /// Who is calling, for binding page tokens: the unix peer's uid, or the TCP peer's address.
@@ -89,10 +102,16 @@ type Reply<T> = Result<Response<T>, Status>;
 type ChangeReply = Reply<v1::DomainChangeResponse>;
 
 impl Service {
-    /// Serves `domains`, cutting listings into pages that fit `max_message_bytes`.
-    pub fn new(domains: Arc<Domains>, max_message_bytes: usize) -> Self {
+    /// Serves `domains`, cutting listings into pages that fit `max_message_bytes` on `pool`,
+    /// holding unread answers within `budget`.
+    pub fn new(
+        domains: Arc<Domains>,
+        max_message_bytes: usize,
+        pool: WorkPool,
+        budget: AnswerBudget,
+    ) -> Self {
         let (tokens, retained) = (Arc::new(TokenCodec::new()), Arc::new(RetainedViews::default()));
-        Service { domains, tokens, retained, max_message_bytes }
+        Service { domains, tokens, retained, max_message_bytes, pool, budget }
     }
 
     async fn operate(&self, uuid: &str, op: Op) -> ChangeReply {
@@ -166,23 +185,20 @@ impl DomainService for Service {
             size => (size as usize).min(MAX_PAGE_SIZE),
         };
         let budget = self.max_message_bytes.saturating_sub(MESSAGE_MARGIN_BYTES);
-        // Cutting a large page is milliseconds of CPU with no await in it: on a blocking thread,
-        // so the async workers stay free to take short calls (a mutation) meanwhile.
+        // Reserve the answer's memory before building it: held twice until sent (as messages,
+        // then encoded), at most a whole message; what the page does not use is given back.
+        let estimate = view.len().min(max_count).saturating_mul(ESTIMATED_ENTRY_BYTES).min(budget);
+        let mut reservation = self.budget.reserve(2 * estimate)?;
+        // Cutting a large page is milliseconds of CPU with no await in it: on the work pool's
+        // low-priority threads, so the async workers stay free to take short calls meanwhile.
         let page = if view.len() > INLINE_PAGE_LIMIT {
             let view = view.clone();
-            let (sender, receiver) = tokio::sync::oneshot::channel();
-            std::thread::Builder::new()
-                .name("rvirtd-list".into())
-                .spawn(move || {
-                    crate::systemd::lower_thread_priority();
-                    let _ = sender.send(page(&view, &filter, after, max_count, budget, known_count));
-                })
-                .map_err(|e| Error::Driver(format!("cannot start a listing thread: {e}")))?;
-            receiver.await.map_err(|_| Error::Driver("the listing thread failed".into()))?
+            self.pool.run(move || page(&view, &filter, after, max_count, budget, known_count)).await?
         } else {
             page(&view, &filter, after, max_count, budget, known_count)
         };
-        let Page { domains, more, count } = page;
+        reservation.shrink_to(2 * page.bytes);
+        let Page { domains, more, count, .. } = page;
         let next_page_token = match (more, domains.last()) {
             (true, Some(last)) => {
                 self.retained.retain(&view);
@@ -193,7 +209,14 @@ impl DomainService for Service {
             }
             _ => String::new(),
         };
-        reply(v1::ListAllDomainsResponse { domains, count, generation: view.generation, next_page_token })
+        let mut response = Response::new(v1::ListAllDomainsResponse {
+            domains,
+            count,
+            generation: view.generation,
+            next_page_token,
+        });
+        response.extensions_mut().insert(budget::Held::new(reservation));
+        Ok(response)
     }
 
     async fn num_of_domains(&self, _: Request<v1::NumOfDomainsRequest>) -> Reply<v1::NumOfDomainsResponse> {

@@ -18,6 +18,7 @@ pub fn code(error: &Error) -> Code {
         | Error::PageExpired(_)
         | Error::StoreUnusable(_) => Code::FailedPrecondition,
         Error::Persist { source, .. } if crate::error::is_out_of_space(source) => Code::ResourceExhausted,
+        Error::Busy(_) => Code::ResourceExhausted,
         Error::Persist { .. } | Error::Driver(_) => Code::Internal,
     }
 }

@@ -1,0 +1,376 @@
+//! Accepting connections within bounds: at most `max_clients` open connections and
+//! `max_clients_per_peer` from one peer (a uid on the unix socket, an IP address on TCP); accept
+//! errors that mean "out of descriptors or memory" back off instead of spinning; a connection that
+//! sends nothing after it was accepted (`handshake_timeout_secs`) or has no call in flight for
+//! `idle_timeout_secs` is closed. Every refusal is logged at debug with its reason.
+//!
+//! `accept` turns a listener into the stream of connections tonic serves; `ActivityLayer` tells
+//! each connection when calls start and end, so it knows when it is idle.
+
+use crate::config::Limits;
+use std::collections::HashMap;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+use tonic::codegen::http;
+use tonic::transport::server::Connected;
+
+/// Who a connection comes from, for the per-peer limit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Peer {
+    /// A local user, on the unix socket.
+    Uid(u32),
+    /// An address, on TCP.
+    Ip(IpAddr),
+    /// The transport did not say.
+    Unknown,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Uid(uid) => write!(f, "uid {uid}"),
+            Peer::Ip(ip) => write!(f, "{ip}"),
+            Peer::Unknown => f.write_str("an unknown peer"),
+        }
+    }
+}
+
+/// The open connections of one daemon, shared by all its listeners.
+#[derive(Debug)]
+pub struct Gate {
+    limits: Limits,
+    open: Mutex<(usize, HashMap<Peer, usize>)>,
+}
+
+impl Gate {
+    /// A gate enforcing `limits`.
+    pub fn new(limits: Limits) -> Arc<Self> {
+        Arc::new(Gate { limits, open: Mutex::new((0, HashMap::new())) })
+    }
+
+    /// Counts a new connection from `peer`, or says why it is refused.
+    fn admit(self: &Arc<Self>, peer: Peer) -> Result<Slot, String> {
+        let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if open.0 >= self.limits.max_clients {
+            return Err(format!("{} connections are open (max_clients)", open.0));
+        }
+        let from_peer = open.1.get(&peer).copied().unwrap_or(0);
+        if from_peer >= self.limits.max_clients_per_peer {
+            return Err(format!("{from_peer} connections from {peer} are open (max_clients_per_peer)"));
+        }
+        open.0 += 1;
+        *open.1.entry(peer.clone()).or_default() += 1;
+        Ok(Slot { gate: self.clone(), peer })
+    }
+
+    /// Open connections now.
+    pub fn open(&self) -> usize {
+        self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).0
+    }
+}
+
+/// One admitted connection's place; given back when the connection is dropped.
+#[derive(Debug)]
+struct Slot {
+    gate: Arc<Gate>,
+    peer: Peer,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.gate.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        open.0 -= 1;
+        if let Some(count) = open.1.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                open.1.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// What `ActivityLayer` reports to a connection.
+#[derive(Debug, Default)]
+pub struct Activity {
+    in_flight: AtomicUsize,
+    last_call_end: Mutex<Option<Instant>>,
+}
+
+/// A connection's info as tonic puts it in every request: the transport's own (TCP address or
+/// unix credentials), and the connection's activity.
+#[derive(Debug, Clone)]
+pub struct ConnInfo<I> {
+    /// `TcpConnectInfo` or `UdsConnectInfo`.
+    pub inner: I,
+    activity: Arc<Activity>,
+}
+
+/// An accepted, admitted connection.
+#[derive(Debug)]
+pub struct Conn<IO> {
+    io: IO,
+    activity: Arc<Activity>,
+    /// Fires at the next moment the connection may have to be closed.
+    watchdog: Pin<Box<Sleep>>,
+    received_bytes: bool,
+    accepted: Instant,
+    handshake_timeout: Duration,
+    idle_timeout: Duration,
+    _slot: Slot,
+}
+
+impl<IO> Conn<IO> {
+    /// Whether the watchdog says to close; re-arms it otherwise.
+    fn expired(&mut self) -> bool {
+        if !self.received_bytes {
+            tracing::debug!(timeout = ?self.handshake_timeout, "closing a connection that sent nothing");
+            return true;
+        }
+        let now = Instant::now();
+        if self.activity.in_flight.load(Ordering::Acquire) > 0 {
+            self.watchdog.as_mut().reset(now + self.idle_timeout);
+            return false;
+        }
+        let last_call_end = *self.activity.last_call_end.lock().unwrap_or_else(|p| p.into_inner());
+        let deadline = last_call_end.unwrap_or(self.accepted) + self.idle_timeout;
+        if deadline <= now {
+            tracing::debug!(timeout = ?self.idle_timeout, "closing an idle connection");
+            return true;
+        }
+        self.watchdog.as_mut().reset(deadline);
+        false
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Conn<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        while self.watchdog.as_mut().poll(cx).is_ready() {
+            if self.expired() {
+                return Poll::Ready(Ok(())); // end of stream: hyper closes the connection
+            }
+        }
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.received_bytes = true;
+        }
+        result
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Conn<IO> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+impl<IO: Connected> Connected for Conn<IO> {
+    type ConnectInfo = ConnInfo<IO::ConnectInfo>;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        ConnInfo { inner: self.io.connect_info(), activity: self.activity.clone() }
+    }
+}
+
+/// A listener rvirtd accepts on.
+pub trait Accept: Send + 'static {
+    /// The connection type.
+    type Io: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static;
+    /// Waits for the next connection and says who it is from.
+    fn accept(&self) -> impl Future<Output = io::Result<(Self::Io, Peer)>> + Send;
+}
+
+impl Accept for tokio::net::UnixListener {
+    type Io = tokio::net::UnixStream;
+
+    async fn accept(&self) -> io::Result<(Self::Io, Peer)> {
+        let (stream, _) = tokio::net::UnixListener::accept(self).await?;
+        let peer = stream.peer_cred().map_or(Peer::Unknown, |cred| Peer::Uid(cred.uid()));
+        Ok((stream, peer))
+    }
+}
+
+impl Accept for tokio::net::TcpListener {
+    type Io = tokio::net::TcpStream;
+
+    async fn accept(&self) -> io::Result<(Self::Io, Peer)> {
+        let (stream, address) = tokio::net::TcpListener::accept(self).await?;
+        // Small calls answer in one round trip instead of waiting for Nagle's timer.
+        let _ = stream.set_nodelay(true);
+        Ok((stream, Peer::Ip(address.ip())))
+    }
+}
+
+/// Whether an accept error means the process or the system ran out of something that comes back
+/// (descriptors, buffers, memory): then wait before trying again, or accept would spin.
+fn is_exhaustion(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
+}
+
+/// The connections `listener` accepts, admitted by `gate`, as a stream for
+/// `serve_with_incoming_shutdown`. The accepting task ends with `stop`.
+pub fn accept<L: Accept>(
+    listener: L,
+    gate: Arc<Gate>,
+    stop: CancellationToken,
+) -> tokio_stream::wrappers::ReceiverStream<io::Result<Conn<L::Io>>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    let handshake_timeout = Duration::from_secs(gate.limits.handshake_timeout_secs);
+    let idle_timeout = Duration::from_secs(gate.limits.idle_timeout_secs);
+    tokio::spawn(async move {
+        let mut backoff = Duration::ZERO;
+        loop {
+            let accepted = tokio::select! {
+                () = stop.cancelled() => return,
+                accepted = listener.accept() => accepted,
+            };
+            let (io, peer) = match accepted {
+                Ok(accepted) => {
+                    backoff = Duration::ZERO;
+                    accepted
+                }
+                Err(error) if is_exhaustion(&error) => {
+                    backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                    tracing::warn!(%error, retry_in = ?backoff, open = gate.open(), "cannot accept connections");
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(backoff) => continue,
+                    }
+                }
+                Err(error) => {
+                    // ECONNABORTED and the like: that one connection is gone, the next may come.
+                    tracing::debug!(%error, "accept failed");
+                    continue;
+                }
+            };
+            let slot = match gate.admit(peer.clone()) {
+                Ok(slot) => slot,
+                Err(reason) => {
+                    tracing::debug!(%peer, reason, "connection refused");
+                    continue; // dropping `io` closes it
+                }
+            };
+            let conn = Conn {
+                io,
+                activity: Arc::default(),
+                watchdog: Box::pin(tokio::time::sleep(handshake_timeout)),
+                received_bytes: false,
+                accepted: Instant::now(),
+                handshake_timeout,
+                idle_timeout,
+                _slot: slot,
+            };
+            if sender.send(Ok(conn)).await.is_err() {
+                return; // the server stopped taking connections
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(receiver)
+}
+
+/// Tells each request's connection when a call starts and ends, and puts the transport's own
+/// connect info (`TcpConnectInfo`, `UdsConnectInfo`) in the request, where the rest of the
+/// daemon looks for it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ActivityLayer;
+
+/// The service `ActivityLayer` makes.
+#[derive(Debug, Clone)]
+pub struct ActivityService<S> {
+    inner: S,
+}
+
+impl<S> tower::Layer<S> for ActivityLayer {
+    type Service = ActivityService<S>;
+
+    fn layer(&self, inner: S) -> ActivityService<S> {
+        ActivityService { inner }
+    }
+}
+
+/// Counts a call as in flight for as long as it lives.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn new(activity: Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        *self.0.last_call_end.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+fn unwrap_info<I: Clone + Send + Sync + 'static, B>(request: &mut http::Request<B>) -> Option<Arc<Activity>> {
+    let info = request.extensions().get::<ConnInfo<I>>()?.clone();
+    request.extensions_mut().insert(info.inner);
+    Some(info.activity)
+}
+
+impl<S, B> tower::Service<http::Request<B>> for ActivityService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        use tonic::transport::server::{TcpConnectInfo, UdsConnectInfo};
+        let activity = unwrap_info::<UdsConnectInfo, B>(&mut request)
+            .or_else(|| unwrap_info::<TcpConnectInfo, B>(&mut request));
+        let in_flight = activity.map(InFlight::new);
+        let response = self.inner.call(request);
+        // In flight until the answer is sent whole: a slow reader is not idle.
+        Box::pin(async move {
+            let response = response.await?;
+            Ok(match in_flight {
+                Some(in_flight) => response.map(|body| crate::grpc::budget::hold(body, in_flight)),
+                None => response,
+            })
+        })
+    }
+}
