@@ -9,6 +9,8 @@ mod grpc_clients;
 mod legacy;
 /// The lifecycle: state table, forbidden transitions, ids, XML, snapshots, checkpoints.
 mod lifecycle;
+/// Resource bounds: connections, silent and idle ones, the answer budget, XML shapes, stopping.
+mod limits;
 /// ListAllDomains: every flag value against an independent oracle.
 mod listing;
 /// Paged ListAllDomains: one snapshot across pages, tokens bound and checked.
