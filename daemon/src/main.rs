@@ -84,6 +84,7 @@ async fn run() -> anyhow::Result<()> {
     };
     let config = Config::resolve(file.overlay(flags))?;
     let filter = init_tracing(&config)?;
+    raise_descriptor_limit();
     if let Some(path) = &config_path {
         tracing::info!(config = %path.display(), "read config file");
     }
@@ -144,6 +145,24 @@ fn bind_unix(config: &Config) -> anyhow::Result<tokio::net::UnixListener> {
         .with_context(|| format!("cannot listen on {}", path.display()))?;
     rvirtd::folders::set_socket_access(path, config.unix_sock_rw_perms, config.unix_sock_group)?;
     Ok(listener)
+}
+
+/// Raises the soft limit on open descriptors to the hard one (systemd's LimitNOFILE, or the
+/// shell's): every connection is a descriptor, and the default soft 1,024 would cap max_clients.
+#[allow(unsafe_code)]
+fn raise_descriptor_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes the one struct passed, owned here.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 || limit.rlim_cur >= limit.rlim_max {
+        return;
+    }
+    let soft = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    // SAFETY: setrlimit reads the one struct passed.
+    match unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } {
+        0 => tracing::info!(from = soft, to = limit.rlim_cur, "raised the open-file limit"),
+        _ => tracing::warn!(soft, "cannot raise the open-file limit; connections are capped by it"),
+    }
 }
 
 /// Whatever rvirtd creates starts closed to group and others; modes that should be wider (the
