@@ -105,7 +105,18 @@ impl Domains {
     /// virDomainDefineXMLFlags.
     pub async fn define_xml(&self, xml: &str, define_flags: u32) -> Result<Committed> {
         Error::check_flags(define_flags, flags::DEFINE_VALIDATE, "virDomainDefineXMLFlags")?;
-        let def = DomainDef::parse(xml, &self.driver.parse_defaults())?;
+        self.define(self.parse_def(xml)?, define_flags).await
+    }
+
+    /// A domain definition as this daemon's driver reads it (pure CPU: callers may run it off
+    /// the async workers).
+    pub fn parse_def(&self, xml: &str) -> Result<DomainDef> {
+        DomainDef::parse(xml, &self.driver.parse_defaults())
+    }
+
+    /// virDomainDefineXMLFlags of a definition already parsed with `parse_def`.
+    pub async fn define(&self, def: DomainDef, define_flags: u32) -> Result<Committed> {
+        Error::check_flags(define_flags, flags::DEFINE_VALIDATE, "virDomainDefineXMLFlags")?;
         let _namespace = self.namespace.lock().await;
         self.job(def.uuid, None, |view| {
             lifecycle::define(
@@ -120,7 +131,12 @@ impl Domains {
     /// virDomainCreateXML.
     pub async fn create_xml(&self, xml: &str, create_flags: u32) -> Result<Committed> {
         Error::check_flags(create_flags, flags::CREATE_VALIDATE, "virDomainCreateXML")?;
-        let def = DomainDef::parse(xml, &self.driver.parse_defaults())?;
+        self.create(self.parse_def(xml)?, create_flags).await
+    }
+
+    /// virDomainCreateXML of a definition already parsed with `parse_def`.
+    pub async fn create(&self, def: DomainDef, create_flags: u32) -> Result<Committed> {
+        Error::check_flags(create_flags, flags::CREATE_VALIDATE, "virDomainCreateXML")?;
         let _namespace = self.namespace.lock().await;
         self.job(def.uuid, Some(&Op::Start), |view| {
             lifecycle::create(

@@ -42,6 +42,9 @@ const MESSAGE_MARGIN_BYTES: usize = 64 << 10;
 /// a long name (the page then gives back what it did not use).
 const ESTIMATED_ENTRY_BYTES: usize = 160;
 
+/// XML documents up to this size are parsed on the async worker itself (tens of microseconds).
+const INLINE_PARSE_LIMIT: usize = 16 << 10;
+
 /// Views up to this size are cut into pages on the async worker itself.
 const INLINE_PAGE_LIMIT: usize = 2_000;
 
@@ -117,6 +120,15 @@ impl Service {
     async fn operate(&self, uuid: &str, op: Op) -> ChangeReply {
         let uuid = convert::uuid(uuid)?;
         Ok(Response::new(convert::change(self.domains.operate(uuid, op).await?)))
+    }
+
+    /// Parses a domain definition; a large one on the work pool, off the async workers.
+    async fn parse_def(&self, xml: String) -> Result<crate::xml::DomainDef, Error> {
+        if xml.len() <= INLINE_PARSE_LIMIT {
+            return self.domains.parse_def(&xml);
+        }
+        let domains = self.domains.clone();
+        self.pool.run(move || domains.parse_def(&xml)).await?
     }
 
     fn domain(&self, uuid: &str) -> Result<Arc<crate::domain::Domain>, Error> {
@@ -277,13 +289,15 @@ impl DomainService for Service {
     }
 
     async fn domain_define_xml(&self, request: Request<v1::DomainDefineXmlRequest>) -> ChangeReply {
-        let request = request.get_ref();
-        reply(convert::change(self.domains.define_xml(&request.xml, request.flags).await?))
+        let request = request.into_inner();
+        let def = self.parse_def(request.xml).await?;
+        reply(convert::change(self.domains.define(def, request.flags).await?))
     }
 
     async fn domain_create_xml(&self, request: Request<v1::DomainCreateXmlRequest>) -> ChangeReply {
-        let request = request.get_ref();
-        reply(convert::change(self.domains.create_xml(&request.xml, request.flags).await?))
+        let request = request.into_inner();
+        let def = self.parse_def(request.xml).await?;
+        reply(convert::change(self.domains.create(def, request.flags).await?))
     }
 
     async fn domain_create(&self, request: Request<v1::DomainCreateRequest>) -> ChangeReply {
