@@ -300,9 +300,10 @@ pub fn accept<L: Accept>(
     tokio_stream::wrappers::ReceiverStream::new(receiver)
 }
 
-/// Tells each request's connection when a call starts and ends, and puts the transport's own
-/// connect info (`TcpConnectInfo`, `UdsConnectInfo`) in the request, where the rest of the
-/// daemon looks for it.
+/// Tells each request's connection when a call starts and ends (when its answer has been sent
+/// whole), keeps the answer's budget reservation (`grpc::budget`) until then too, and puts the
+/// transport's own connect info (`TcpConnectInfo`, `UdsConnectInfo`) in the request, where the
+/// rest of the daemon looks for it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ActivityLayer;
 
@@ -364,12 +365,16 @@ where
             .or_else(|| unwrap_info::<TcpConnectInfo, B>(&mut request));
         let in_flight = activity.map(InFlight::new);
         let response = self.inner.call(request);
-        // In flight until the answer is sent whole: a slow reader is not idle.
+        // In flight until the answer is sent whole: a slow reader is not idle, and the memory its
+        // answer holds stays counted.
         Box::pin(async move {
-            let response = response.await?;
-            Ok(match in_flight {
-                Some(in_flight) => response.map(|body| crate::grpc::budget::hold(body, in_flight)),
-                None => response,
+            use crate::grpc::budget::{AnswerReservation, Held, hold};
+            let mut response = response.await?;
+            let reservation =
+                response.extensions_mut().remove::<Held<AnswerReservation>>().and_then(|h| h.take());
+            Ok(match (in_flight, reservation) {
+                (None, None) => response,
+                guards => response.map(|body| hold(body, guards)),
             })
         })
     }

@@ -108,7 +108,6 @@ pub async fn serve(
             .timeout(Duration::from_secs(limits.request_timeout_secs))
             .layer(connections::ActivityLayer)
             .layer(grpc::trace::RpcTraceLayer)
-            .layer(grpc::budget::HoldAnswerLayer)
             .add_service(service.clone())
             .add_service(health_service.clone())
             .add_service(reflection.clone())

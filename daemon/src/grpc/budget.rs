@@ -1,7 +1,7 @@
 //! `AnswerBudget`: one daemon-wide budget for the bytes of answers built but not yet taken by
 //! their clients. A large answer reserves its size before it is built; the reservation rides in
-//! the response body (`HoldAnswerLayer`) and is released only when the body has been sent whole or
-//! dropped. HTTP/2 flow control stops the body from being drained faster than the client reads,
+//! the response body (`connections::ActivityLayer` moves it there with `hold`) and is released
+//! only when the body has been sent whole or dropped. HTTP/2 flow control stops the body from being drained faster than the client reads,
 //! so clients that ask and never read hold at most the budget, and the next large answer is
 //! refused with RESOURCE_EXHAUSTED instead of growing the daemon until it is killed.
 
@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tonic::codegen::{Bytes, http};
+use tonic::codegen::Bytes;
 
 /// Budget accounting is in KiB: a semaphore counts at most u32::MAX permits at once.
 const UNIT: usize = 1024;
@@ -23,8 +23,8 @@ pub struct AnswerBudget {
     total_bytes: usize,
 }
 
-/// A reservation of answer bytes; put it in the response's extensions and `HoldAnswerLayer` keeps
-/// it until the body is gone.
+/// A reservation of answer bytes; put it in the response's extensions (as `Held`) and it is kept
+/// until the body is gone.
 #[derive(Debug)]
 pub struct AnswerReservation(OwnedSemaphorePermit);
 
@@ -58,51 +58,6 @@ impl AnswerBudget {
                 bytes / UNIT
             ))),
         }
-    }
-}
-
-/// Moves an `AnswerReservation` from a response's extensions into its body.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct HoldAnswerLayer;
-
-/// The service `HoldAnswerLayer` makes.
-#[derive(Debug, Clone)]
-pub struct HoldAnswer<S> {
-    inner: S,
-}
-
-impl<S> tower::Layer<S> for HoldAnswerLayer {
-    type Service = HoldAnswer<S>;
-
-    fn layer(&self, inner: S) -> HoldAnswer<S> {
-        HoldAnswer { inner }
-    }
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-impl<S, B> tower::Service<http::Request<B>> for HoldAnswer<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            let mut response = response.await?;
-            Ok(match response.extensions_mut().remove::<Held<AnswerReservation>>().and_then(|h| h.take()) {
-                Some(reservation) => response.map(|body| hold(body, reservation)),
-                None => response,
-            })
-        })
     }
 }
 
