@@ -4,6 +4,7 @@ mod bench;
 mod crash;
 mod race;
 mod service;
+mod stress;
 mod test;
 mod tidy;
 
@@ -21,6 +22,7 @@ tasks:
   crash            kill rvirtd with SIGKILL under churn, restart, check nothing is lost (--kills N)
   install-service  install rvirtd, rvirsh, the systemd unit and the default config (--dry-run)
   race             legacy enumeration vs ListAllDomains under churn, every atomic listing replayed
+  stress           hostile loads on a release rvirtd: memory, threads, latency stay bounded (--quick)
   test             install what the tests need when missing, then run cargo test --workspace
   tidy             check project conventions (also run by `cargo test`)
 
@@ -62,6 +64,18 @@ against the registry at its generation.
   --duration S   seconds [default: 10]
   --json FILE    also write the report as JSON
   --uri URI      use a running rvirtd instead of starting one",
+        "stress" => "usage: cargo xtask stress [--quick] [--domains N] [--seconds S] [--json FILE] [--rss-budget-mib M] [--silent C]
+
+Hostile loads against one release rvirtd (state on tmpfs): many concurrent full listings,
+silent connections, answers never read, floods of large XML. Samples the daemon's RSS and
+threads every 50 ms while a well-behaved client measures its read and mutation latency; fails
+when RSS passes the budget, threads reach 64, or the well-behaved p99 reaches 50 ms.
+  --quick             2,000 domains, 3 s per load, smaller loads: proves the test works
+  --domains N         domains defined first [default: 20000]
+  --seconds S         seconds per load [default: 10; silent connections run at least 13]
+  --rss-budget-mib M  the daemon's RSS budget [default: 1024]
+  --silent C          silent connections, capped by RLIMIT_NOFILE [default: 3000]
+  --json FILE         also write the report as JSON",
         "test" => "usage: cargo xtask test [-- CARGO_TEST_ARGS]
 
 Installs what the tests need when it is missing (Debian's libvirt-clients for virsh and
@@ -90,6 +104,7 @@ fn main() -> anyhow::Result<()> {
         Some("crash") => crash::run_task(rest),
         Some("install-service") => service::run_task(&root(), rest),
         Some("race") => race::run_task(rest),
+        Some("stress") => stress::run_task(rest),
         Some("test") => test::run_task(rest),
         Some("tidy") => tidy::run(&root()),
         Some("--help" | "-h" | "help") => {
