@@ -64,7 +64,7 @@ against the registry at its generation.
   --duration S   seconds [default: 10]
   --json FILE    also write the report as JSON
   --uri URI      use a running rvirtd instead of starting one",
-        "stress" => "usage: cargo xtask stress [--quick] [--domains N] [--seconds S] [--json FILE] [--rss-budget-mib M] [--silent C]
+        "stress" => "usage: cargo xtask stress [--quick] [--domains N] [--seconds S] [--json FILE] [--rss-budget-mib M] [--silent C] [--xml-mib M]
 
 Hostile loads against one release rvirtd (state on tmpfs): many concurrent full listings,
 silent connections, answers never read, floods of large XML. Samples the daemon's RSS and
@@ -75,6 +75,7 @@ when RSS passes the budget, threads reach 64, or the well-behaved p99 reaches 50
   --seconds S         seconds per load [default: 10; silent connections run at least 13]
   --rss-budget-mib M  the daemon's RSS budget [default: 1024]
   --silent C          silent connections, capped by RLIMIT_NOFILE [default: 3000]
+  --xml-mib M         size of each hostile DefineXML document [default: 1]
   --json FILE         also write the report as JSON",
         "test" => "usage: cargo xtask test [-- CARGO_TEST_ARGS]
 

@@ -1,5 +1,5 @@
 //! `cargo xtask stress [--quick] [--domains N] [--seconds S] [--json FILE] [--rss-budget-mib M]
-//! [--silent C]`: hostile loads against one release rvirtd, each checked against its bounds.
+//! [--silent C] [--xml-mib M]`: hostile loads against one release rvirtd, each checked against its bounds.
 //!
 //! One rvirtd (state on tmpfs, the `[limits]` defaults written out in its config file) holds N
 //! domains. After an idle baseline, each load runs for S seconds while a sampler reads the
@@ -58,6 +58,7 @@ struct Plan {
     unread_streams: u32,
     xml_connections: usize,
     xml_calls_per_connection: usize,
+    xml_mib: usize,
 }
 
 /// Latency figures, in milliseconds.
@@ -105,6 +106,7 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
     let mut quick = false;
     let (mut domains, mut seconds, mut silent, mut json) = (None, None, None, None);
     let mut rss_budget_mib = 1024;
+    let mut xml_mib = 1;
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
@@ -114,6 +116,7 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
             "--seconds" => seconds = Some(value()?.parse()?),
             "--silent" => silent = Some(value()?.parse()?),
             "--rss-budget-mib" => rss_budget_mib = value()?.parse()?,
+            "--xml-mib" => xml_mib = value()?.parse()?,
             "--json" => json = Some(value()?.clone()),
             other => bail!("unknown option {other}; see `cargo xtask stress --help`"),
         }
@@ -139,6 +142,7 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
         unread_streams: MAX_CLIENT_REQUESTS,
         xml_connections: if quick { 4 } else { 16 },
         xml_calls_per_connection: if quick { 8 } else { 16 },
+        xml_mib,
     };
     if plan.domains == 0 {
         bail!("--domains must be at least 1");
@@ -147,11 +151,13 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
     // The loads' worker threads run at nice 10: on a small machine they share the cores with the
     // daemon, and the figures should be the daemon's, not this process's decoding. The main thread
     // (which starts rvirtd) and the well-behaved client's thread keep the normal priority.
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().on_thread_start(lower_priority).build()?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().on_thread_start(lower_priority).build()?;
     let report = runtime.block_on(stress(plan, nofile))?;
     print_report(&report);
     if let Some(path) = &json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {path}"))?;
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {path}"))?;
         println!("\nJSON written to {path}");
     }
     let failed: Vec<String> = report
@@ -254,7 +260,12 @@ async fn stress(plan: Plan, nofile: u64) -> anyhow::Result<Report> {
     rows.push(phase(&ctx, "(b) silent conns", silent_time, |counts, end| silent(&ctx, counts, end)).await?);
     rows.push(phase(&ctx, "(c) unread answers", seconds, |counts, end| unread(&ctx, counts, end)).await?);
     rows.push(phase(&ctx, "(d) large XML", seconds, |counts, end| large_xml(&ctx, counts, end)).await?);
-    rows.push(phase(&ctx, "idle after", seconds.min(Duration::from_secs(3)), |_, _| async { Ok(Outcome::default()) }).await?);
+    rows.push(
+        phase(&ctx, "idle after", seconds.min(Duration::from_secs(3)), |_, _| async {
+            Ok(Outcome::default())
+        })
+        .await?,
+    );
     ctx.probe.stop()?;
     let peak_hwm_mib = read_status(ctx.process.pid()).map_or(f64::NAN, |s| mib(s.hwm_kib));
     ctx.sampler.stop();
@@ -367,7 +378,11 @@ impl Counts {
 
     fn summary(&self) -> String {
         let map = self.0.lock().unwrap();
-        map.iter().filter(|(_, (n, _))| *n > 0).map(|(key, (n, _))| format!("{key} {n}")).collect::<Vec<_>>().join(", ")
+        map.iter()
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|(key, (n, _))| format!("{key} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn messages(&self) -> Vec<String> {
@@ -453,7 +468,10 @@ where
     };
     let mut outcome = match tokio::time::timeout(duration + Duration::from_secs(60), bounded).await {
         Ok(outcome) => outcome?,
-        Err(_) => Outcome { problems: vec!["the load did not end within 60 s of its time".into()], ..Outcome::default() },
+        Err(_) => Outcome {
+            problems: vec!["the load did not end within 60 s of its time".into()],
+            ..Outcome::default()
+        },
     };
     let seconds = started.elapsed().as_secs_f64();
     // The last samples; then let the daemon drop what the load left.
@@ -467,7 +485,9 @@ where
     let mutation = stats(probe.mutations);
     let budget = ctx.plan.rss_budget_mib as f64;
     if mib(peaks.rss_kib) >= budget {
-        outcome.problems.push(format!("peak RSS {:.0} MiB is over the budget of {budget:.0} MiB", mib(peaks.rss_kib)));
+        outcome
+            .problems
+            .push(format!("peak RSS {:.0} MiB is over the budget of {budget:.0} MiB", mib(peaks.rss_kib)));
     }
     if peaks.threads >= MAX_THREADS {
         outcome.problems.push(format!("{} threads (bound {MAX_THREADS})", peaks.threads));
@@ -477,7 +497,9 @@ where
     }
     for (what, stats) in [("read", read), ("mutation", mutation)] {
         if stats.p99_ms >= MAX_P99_MS {
-            outcome.problems.push(format!("well-behaved {what} p99 {:.1} ms (bound {MAX_P99_MS} ms)", stats.p99_ms));
+            outcome
+                .problems
+                .push(format!("well-behaved {what} p99 {:.1} ms (bound {MAX_P99_MS} ms)", stats.p99_ms));
         }
     }
     if !probe.failures.is_empty() {
@@ -539,11 +561,14 @@ async fn listings(ctx: &Ctx, counts: Arc<Counts>, end: Instant) -> anyhow::Resul
                             if listed == expected {
                                 counts.add("OK", 1);
                             } else {
-                                counts.add_with("OK but short", 1, || format!("{listed} of {expected} domains"));
+                                counts.add_with("OK but short", 1, || {
+                                    format!("{listed} of {expected} domains")
+                                });
                             }
                         }
                         Ok(Err(status)) => {
-                            counts.add_with(code_name(status.code() as i32), 1, || status.message().to_owned());
+                            counts
+                                .add_with(code_name(status.code() as i32), 1, || status.message().to_owned());
                             tokio::time::sleep(Duration::from_millis(5)).await;
                         }
                     }
@@ -615,7 +640,9 @@ async fn silent(ctx: &Ctx, counts: Arc<Counts>, end: Instant) -> anyhow::Result<
                         let mut bytes_received = 0;
                         loop {
                             match tokio::time::timeout_at(end, stream.read(&mut buffer)).await {
-                                Err(_) => return SilentEnd { half_preface, closed_after: None, bytes_received },
+                                Err(_) => {
+                                    return SilentEnd { half_preface, closed_after: None, bytes_received };
+                                }
                                 Ok(Ok(0) | Err(_)) => {
                                     let closed_after = Some(opened.elapsed());
                                     return SilentEnd { half_preface, closed_after, bytes_received };
@@ -874,7 +901,7 @@ async fn unread_connection(
 
 /// Three hostile documents of about 1 MiB: 100,000 attributes on one element, 150,000 nested
 /// elements, 260,000 sibling elements.
-fn hostile_documents() -> Vec<(&'static str, Arc<String>)> {
+fn hostile_documents(mib: usize) -> Vec<(&'static str, Arc<String>)> {
     let head = |name: &str| {
         format!(
             "<domain type='test'><name>{name}</name><memory unit='MiB'>64</memory><os><type>hvm</type></os>"
@@ -894,15 +921,27 @@ fn hostile_documents() -> Vec<(&'static str, Arc<String>)> {
     wide.push_str("<metadata>");
     wide.push_str(&"<e/>".repeat(260_000));
     wide.push_str("</metadata></domain>");
+    let mut documents = [attributes, deep, wide];
+    for document in &mut documents {
+        // --xml-mib: padded with a comment to that size.
+        let padding = (mib << 20).saturating_sub(document.len() + 7);
+        if mib > 1 && padding > 0 {
+            document.push_str(&format!("<!--{}-->", "x".repeat(padding)));
+        }
+    }
+    let [attributes, deep, wide] = documents;
     vec![("attributes", Arc::new(attributes)), ("deep", Arc::new(deep)), ("wide", Arc::new(wide))]
 }
 
 /// (d) DefineXML of the hostile documents, `xml_calls_per_connection` at once on each of
-/// `xml_connections` connections, until `end`.
+/// `xml_connections` connections, until `end`. With `--xml-mib M` above 1 each document is padded
+/// to M MiB.
 async fn large_xml(ctx: &Ctx, counts: Arc<Counts>, end: Instant) -> anyhow::Result<Outcome> {
-    let documents = hostile_documents();
-    let sizes: Vec<String> =
-        documents.iter().map(|(kind, xml)| format!("{kind} {:.2} MiB", xml.len() as f64 / f64::from(1 << 20))).collect();
+    let documents = hostile_documents(ctx.plan.xml_mib);
+    let sizes: Vec<String> = documents
+        .iter()
+        .map(|(kind, xml)| format!("{kind} {:.2} MiB", xml.len() as f64 / f64::from(1 << 20)))
+        .collect();
     let mut tasks = tokio::task::JoinSet::new();
     let mut n = 0;
     for _ in 0..ctx.plan.xml_connections {
@@ -1042,11 +1081,13 @@ impl Probe {
                 while !stopped.load(Ordering::Relaxed) {
                     tick.tick().await;
                     let started = Instant::now();
-                    let read = tokio::time::timeout(PROBE_CALL_TIMEOUT, conn.lookup_by_name(PROBE_DOMAIN)).await;
+                    let read =
+                        tokio::time::timeout(PROBE_CALL_TIMEOUT, conn.lookup_by_name(PROBE_DOMAIN)).await;
                     let read_time = started.elapsed();
                     autostart = !autostart;
                     let started = Instant::now();
-                    let mutation = tokio::time::timeout(PROBE_CALL_TIMEOUT, domain.set_autostart(autostart)).await;
+                    let mutation =
+                        tokio::time::timeout(PROBE_CALL_TIMEOUT, domain.set_autostart(autostart)).await;
                     let mutation_time = started.elapsed();
                     {
                         let mut data = shared.lock().unwrap();
@@ -1110,7 +1151,12 @@ fn stats(mut samples: Vec<Duration>) -> Stats {
     samples.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let at = |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
-    Stats { samples: samples.len(), p50_ms: ms(at(0.50)), p99_ms: ms(at(0.99)), max_ms: ms(samples[samples.len() - 1]) }
+    Stats {
+        samples: samples.len(),
+        p50_ms: ms(at(0.50)),
+        p99_ms: ms(at(0.99)),
+        max_ms: ms(samples[samples.len() - 1]),
+    }
 }
 
 fn machine() -> String {
@@ -1131,7 +1177,12 @@ fn print_report(report: &Report) {
     println!(
         "\nrvirt stress on {}: {} domains (defined in {:.1} s), {} s per load, RSS budget {} MiB, \
          RLIMIT_NOFILE {}",
-        report.machine, plan.domains, report.populate_seconds, plan.seconds, plan.rss_budget_mib, report.nofile_limit
+        report.machine,
+        plan.domains,
+        report.populate_seconds,
+        plan.seconds,
+        plan.rss_budget_mib,
+        report.nofile_limit
     );
     println!(
         "loads: (a) {}x{} concurrent full listings; (b) {} silent connections, {} of them half a preface; \
@@ -1164,7 +1215,10 @@ fn print_report(report: &Report) {
             if row.calls.is_empty() { "-" } else { &row.calls }
         );
     }
-    println!("(RSS MiB: at the load's start; peak MiB: highest VmRSS sampled every 50 ms; VmHWM at the end {:.0} MiB)", report.peak_hwm_mib);
+    println!(
+        "(RSS MiB: at the load's start; peak MiB: highest VmRSS sampled every 50 ms; VmHWM at the end {:.0} MiB)",
+        report.peak_hwm_mib
+    );
     for row in &report.rows {
         for problem in &row.problems {
             println!("  {} FAIL: {problem}", row.load);
