@@ -22,6 +22,11 @@ use tokio_util::sync::CancellationToken;
 use tonic::codegen::http;
 use tonic::transport::server::Connected;
 
+/// A client has shaken hands once it sent HTTP/2's 24-byte preface and the 9-byte header of its
+/// SETTINGS frame; one that sends less within `handshake_timeout_secs` (a trickle, half a preface)
+/// is closed like one that sent nothing.
+const HANDSHAKE_BYTES: usize = 24 + 9;
+
 /// Who a connection comes from, for the per-peer limit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Peer {
@@ -120,7 +125,8 @@ pub struct Conn<IO> {
     activity: Arc<Activity>,
     /// Fires at the next moment the connection may have to be closed.
     watchdog: Pin<Box<Sleep>>,
-    received_bytes: bool,
+    /// Bytes received, counted up to `HANDSHAKE_BYTES`.
+    received_bytes: usize,
     accepted: Instant,
     handshake_timeout: Duration,
     idle_timeout: Duration,
@@ -130,8 +136,11 @@ pub struct Conn<IO> {
 impl<IO> Conn<IO> {
     /// Whether the watchdog says to close; re-arms it otherwise.
     fn expired(&mut self) -> bool {
-        if !self.received_bytes {
-            tracing::debug!(timeout = ?self.handshake_timeout, "closing a connection that sent nothing");
+        if self.received_bytes < HANDSHAKE_BYTES {
+            tracing::debug!(
+                timeout = ?self.handshake_timeout, received = self.received_bytes,
+                "closing a connection that did not complete its HTTP/2 preface"
+            );
             return true;
         }
         let now = Instant::now();
@@ -163,8 +172,8 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Conn<IO> {
         }
         let before = buf.filled().len();
         let result = Pin::new(&mut self.io).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.received_bytes = true;
+        if self.received_bytes < HANDSHAKE_BYTES {
+            self.received_bytes += buf.filled().len() - before;
         }
         result
     }
@@ -286,7 +295,7 @@ pub fn accept<L: Accept>(
                 io,
                 activity: Arc::default(),
                 watchdog: Box::pin(tokio::time::sleep(handshake_timeout)),
-                received_bytes: false,
+                received_bytes: 0,
                 accepted: Instant::now(),
                 handshake_timeout,
                 idle_timeout,

@@ -76,9 +76,12 @@ pub async fn serve(
         pool::WorkPool::new(limits.work_threads(), limits.work_queue).context("starting the work threads")?;
     let budget = grpc::budget::AnswerBudget::new(limits.answer_budget_bytes);
     let gate = connections::Gate::new(limits.clone());
+    // Requests are small but for XML documents: decoding more than the largest document accepted
+    // would only hold memory for a request that is refused anyway.
+    let max_request_bytes = config.max_message_bytes.min(xml::MAX_XML_BYTES + (64 << 10));
     let service =
         DomainServiceServer::new(grpc::Service::new(domains.clone(), config.max_message_bytes, pool, budget))
-            .max_decoding_message_size(config.max_message_bytes)
+            .max_decoding_message_size(max_request_bytes)
             .max_encoding_message_size(config.max_message_bytes);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<DomainServiceServer<grpc::Service>>().await;

@@ -73,6 +73,10 @@ async fn silent_and_idle_connections_are_closed() {
     // Sends nothing at all: closed after the handshake timeout.
     let mut silent = tokio::net::UnixStream::connect(&socket).await.unwrap();
     assert!(closed_by_daemon(&mut silent, Duration::from_secs(5)).await, "a silent connection stayed open");
+    // Sends half the preface, then nothing: closed after the handshake timeout too.
+    let mut half = tokio::net::UnixStream::connect(&socket).await.unwrap();
+    half.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    assert!(closed_by_daemon(&mut half, Duration::from_secs(5)).await, "half a preface kept a connection");
     // Completes the HTTP/2 preface, then makes no call: closed after the idle timeout, not before
     // the handshake timeout.
     let mut idle = tokio::net::UnixStream::connect(&socket).await.unwrap();
@@ -127,6 +131,13 @@ async fn xml_too_wide_or_too_deep_is_refused_before_parsing() {
         assert_eq!(status.code(), Code::InvalidArgument);
         assert!(status.message().contains(limit), "{}", status.message());
     }
+    // A request larger than any document accepted is refused as it is decoded, not held.
+    let xml = format!(
+        "<domain type='test'><name>big</name><description>{}</description></domain>",
+        "x".repeat(5 << 20)
+    );
+    let status = rpc.domain_define_xml(proto::DomainDefineXmlRequest { xml, flags: 0 }).await.unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{}", status.message());
     assert_eq!(daemon.client.count_all_domains(rvirt::ListFlags::empty()).await.unwrap().0, 0);
     daemon.stop().await;
 }
