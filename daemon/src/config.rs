@@ -49,6 +49,8 @@ pub struct Limits {
     pub max_client_requests: u32,
     /// Bytes of answers built but not yet read by their clients, daemon-wide.
     pub answer_budget_bytes: usize,
+    /// Bytes of requests received but not yet decoded, daemon-wide.
+    pub request_budget_bytes: usize,
     /// Low-priority threads for heavy work (large listing pages, large XML); 0: one per core.
     pub work_threads: usize,
     /// Heavy requests that may wait for a work thread; more are refused.
@@ -72,6 +74,7 @@ impl Default for Limits {
             max_clients_per_peer: 1000,
             max_client_requests: 100,
             answer_budget_bytes: 256 << 20,
+            request_budget_bytes: 256 << 20,
             work_threads: 0,
             work_queue: 256,
             handshake_timeout_secs: 10,
@@ -102,8 +105,13 @@ impl Limits {
                 bail!("limits.{key} must be at least 1");
             }
         }
-        if self.answer_budget_bytes < 1 << 20 {
-            bail!("limits.answer_budget_bytes must be at least 1 MiB, not {}", self.answer_budget_bytes);
+        for (key, value) in [
+            ("answer_budget_bytes", self.answer_budget_bytes),
+            ("request_budget_bytes", self.request_budget_bytes),
+        ] {
+            if value < 1 << 20 {
+                bail!("limits.{key} must be at least 1 MiB, not {value}");
+            }
         }
         Ok(())
     }

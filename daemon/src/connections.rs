@@ -8,6 +8,7 @@
 //! each connection when calls start and end, so it knows when it is idle.
 
 use crate::config::Limits;
+use crate::grpc::budget::{ByteBudget, metered};
 use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
+use tonic::body::Body;
 use tonic::codegen::http;
 use tonic::transport::server::Connected;
 
@@ -313,20 +315,31 @@ pub fn accept<L: Accept>(
 /// whole), keeps the answer's budget reservation (`grpc::budget`) until then too, and puts the
 /// transport's own connect info (`TcpConnectInfo`, `UdsConnectInfo`) in the request, where the
 /// rest of the daemon looks for it.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ActivityLayer;
+/// Request bodies are metered against `requests` as they arrive.
+#[derive(Debug, Clone)]
+pub struct ActivityLayer {
+    requests: ByteBudget,
+}
+
+impl ActivityLayer {
+    /// Meters request bodies against `requests`.
+    pub fn new(requests: ByteBudget) -> Self {
+        ActivityLayer { requests }
+    }
+}
 
 /// The service `ActivityLayer` makes.
 #[derive(Debug, Clone)]
 pub struct ActivityService<S> {
     inner: S,
+    requests: ByteBudget,
 }
 
 impl<S> tower::Layer<S> for ActivityLayer {
     type Service = ActivityService<S>;
 
     fn layer(&self, inner: S) -> ActivityService<S> {
-        ActivityService { inner }
+        ActivityService { inner, requests: self.requests.clone() }
     }
 }
 
@@ -355,9 +368,9 @@ fn unwrap_info<I: Clone + Send + Sync + 'static, B>(request: &mut http::Request<
     Some(info.activity)
 }
 
-impl<S, B> tower::Service<http::Request<B>> for ActivityService<S>
+impl<S> tower::Service<http::Request<Body>> for ActivityService<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Send + 'static,
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>> + Send + 'static,
     S::Future: Send + 'static,
 {
     type Response = S::Response;
@@ -368,19 +381,19 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         use tonic::transport::server::{TcpConnectInfo, UdsConnectInfo};
-        let activity = unwrap_info::<UdsConnectInfo, B>(&mut request)
-            .or_else(|| unwrap_info::<TcpConnectInfo, B>(&mut request));
+        let mut request = request.map(|body| metered(body, self.requests.clone()));
+        let activity = unwrap_info::<UdsConnectInfo, Body>(&mut request)
+            .or_else(|| unwrap_info::<TcpConnectInfo, Body>(&mut request));
         let in_flight = activity.map(InFlight::new);
         let response = self.inner.call(request);
         // In flight until the answer is sent whole: a slow reader is not idle, and the memory its
         // answer holds stays counted.
         Box::pin(async move {
-            use crate::grpc::budget::{AnswerReservation, Held, hold};
+            use crate::grpc::budget::{Held, Reservation, hold};
             let mut response = response.await?;
-            let reservation =
-                response.extensions_mut().remove::<Held<AnswerReservation>>().and_then(|h| h.take());
+            let reservation = response.extensions_mut().remove::<Held<Reservation>>().and_then(|h| h.take());
             Ok(match (in_flight, reservation) {
                 (None, None) => response,
                 guards => response.map(|body| hold(body, guards)),

@@ -74,7 +74,7 @@ pub async fn serve(
     let limits = &config.limits;
     let pool =
         pool::WorkPool::new(limits.work_threads(), limits.work_queue).context("starting the work threads")?;
-    let budget = grpc::budget::AnswerBudget::new(limits.answer_budget_bytes);
+    let budget = grpc::budget::ByteBudget::answers(limits.answer_budget_bytes);
     let gate = connections::Gate::new(limits.clone());
     // Requests are small but for XML documents: decoding more than the largest document accepted
     // would only hold memory for a request that is refused anyway.
@@ -109,7 +109,9 @@ pub async fn serve(
             .http2_keepalive_interval(Some(Duration::from_secs(limits.keepalive_interval_secs)))
             .http2_keepalive_timeout(Some(Duration::from_secs(limits.keepalive_timeout_secs)))
             .timeout(Duration::from_secs(limits.request_timeout_secs))
-            .layer(connections::ActivityLayer)
+            .layer(connections::ActivityLayer::new(grpc::budget::ByteBudget::requests(
+                limits.request_budget_bytes,
+            )))
             .layer(grpc::trace::RpcTraceLayer)
             .add_service(service.clone())
             .add_service(health_service.clone())

@@ -119,6 +119,23 @@ async fn a_listing_over_the_answer_budget_is_refused_while_small_calls_work() {
 }
 
 #[tokio::test]
+async fn requests_over_the_request_budget_are_refused() {
+    let daemon = start_daemon_with(|config| config.limits.request_budget_bytes = 1 << 20).await;
+    // 2 MiB of description: within the size limit, over the budget while it is received.
+    let xml = format!(
+        "<domain type='test'><name>big</name><description>{}</description></domain>",
+        "x".repeat(2 << 20)
+    );
+    let mut rpc = daemon.client.rpc();
+    let status = rpc.domain_define_xml(proto::DomainDefineXmlRequest { xml, flags: 0 }).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{}", status.message());
+    assert!(status.message().contains("request_budget_bytes"), "{}", status.message());
+    // Ordinary requests still pass, the budget given back.
+    daemon.client.define_xml(&domain_xml("small", 1), 0).await.unwrap();
+    daemon.stop().await;
+}
+
+#[tokio::test]
 async fn xml_too_wide_or_too_deep_is_refused_before_parsing() {
     let daemon = start_daemon_with(|_| {}).await;
     let attributes: String = (0..100_000).map(|n| format!(" a{n}='v'")).collect();

@@ -1,4 +1,4 @@
-//! `AnswerBudget`: one daemon-wide budget for the bytes of answers built but not yet taken by
+//! `ByteBudget`: one daemon-wide budget for the bytes of answers built but not yet taken by
 //! their clients. A large answer reserves its size before it is built; the reservation rides in
 //! the response body (`connections::ActivityLayer` moves it there with `hold`) and is released
 //! only when the body has been sent whole or dropped. HTTP/2 flow control stops the body from being drained faster than the client reads,
@@ -16,19 +16,23 @@ use tonic::codegen::Bytes;
 /// Budget accounting is in KiB: a semaphore counts at most u32::MAX permits at once.
 const UNIT: usize = 1024;
 
-/// The daemon-wide budget for unread answers.
+/// A daemon-wide budget of bytes held for clients: answers not yet read, or requests being
+/// received.
 #[derive(Debug, Clone)]
-pub struct AnswerBudget {
+pub struct ByteBudget {
     permits: Arc<Semaphore>,
     total_bytes: usize,
+    /// The config key that sets it, and what a refusal advises, for the message.
+    key: &'static str,
+    advice: &'static str,
 }
 
 /// A reservation of answer bytes; put it in the response's extensions (as `Held`) and it is kept
 /// until the body is gone.
 #[derive(Debug)]
-pub struct AnswerReservation(OwnedSemaphorePermit);
+pub struct Reservation(OwnedSemaphorePermit);
 
-impl AnswerReservation {
+impl Reservation {
     /// Gives back what is reserved beyond `bytes` (the answer turned out smaller than estimated).
     pub fn shrink_to(&mut self, bytes: usize) {
         let keep = bytes.div_ceil(UNIT).max(1);
@@ -38,26 +42,88 @@ impl AnswerReservation {
     }
 }
 
-impl AnswerBudget {
-    /// A budget of `total_bytes`.
-    pub fn new(total_bytes: usize) -> Self {
+impl ByteBudget {
+    /// The budget for answers built but not yet read: `limits.answer_budget_bytes`.
+    pub fn answers(total_bytes: usize) -> Self {
+        Self::new(total_bytes, "answer_budget_bytes", "retry later, or ask for smaller pages")
+    }
+
+    /// The budget for requests being received: `limits.request_budget_bytes`.
+    pub fn requests(total_bytes: usize) -> Self {
+        Self::new(total_bytes, "request_budget_bytes", "retry later")
+    }
+
+    fn new(total_bytes: usize, key: &'static str, advice: &'static str) -> Self {
         let units = (total_bytes / UNIT).clamp(1, u32::MAX as usize);
-        AnswerBudget { permits: Arc::new(Semaphore::new(units)), total_bytes }
+        ByteBudget { permits: Arc::new(Semaphore::new(units)), total_bytes, key, advice }
     }
 
     /// Reserves `bytes` or refuses at once with `Error::Busy`.
-    pub fn reserve(&self, bytes: usize) -> Result<AnswerReservation> {
+    pub fn reserve(&self, bytes: usize) -> Result<Reservation> {
         let units = bytes.div_ceil(UNIT).clamp(1, u32::MAX as usize) as u32;
         match self.permits.clone().try_acquire_many_owned(units) {
-            Ok(permit) => Ok(AnswerReservation(permit)),
+            Ok(permit) => Ok(Reservation(permit)),
             Err(_) => Err(Error::Busy(format!(
-                "answers of {} MiB wait for clients to read them (the budget, answer_budget_bytes, is {} MiB); \
-                 this answer of {} KiB would exceed it: retry later, or ask for smaller pages",
+                "{} MiB are held for clients (the budget, {}, is {} MiB); {} KiB more would exceed it: {}",
                 (self.total_bytes / UNIT - self.permits.available_permits()) / UNIT,
+                self.key,
                 self.total_bytes >> 20,
-                bytes / UNIT
+                bytes / UNIT,
+                self.advice
             ))),
         }
+    }
+}
+
+impl Reservation {
+    fn merge(&mut self, other: Reservation) {
+        self.0.merge(other.0);
+    }
+}
+
+/// `body`, a request's, with every byte it delivers counted against `budget` until the body is
+/// dropped (once its message is decoded); over the budget, the body fails with
+/// RESOURCE_EXHAUSTED, which tonic answers.
+pub fn metered(body: tonic::body::Body, budget: ByteBudget) -> tonic::body::Body {
+    tonic::body::Body::new(MeteredBody { body, budget, held: None })
+}
+
+struct MeteredBody {
+    body: tonic::body::Body,
+    budget: ByteBudget,
+    held: Option<Reservation>,
+}
+
+impl http_body::Body for MeteredBody {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Frame<Bytes>, tonic::Status>>> {
+        let frame = std::task::ready!(Pin::new(&mut self.body).poll_frame(cx));
+        if let Some(Ok(data)) = frame.as_ref().map(|frame| frame.as_ref().map(Frame::data_ref)) {
+            let size = data.map_or(0, Bytes::len);
+            if size > 0 {
+                match self.budget.reserve(size) {
+                    Ok(more) => match &mut self.held {
+                        Some(held) => held.merge(more),
+                        None => self.held = Some(more),
+                    },
+                    Err(error) => return Poll::Ready(Some(Err(error.into()))),
+                }
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -122,7 +188,7 @@ mod tests {
 
     #[test]
     fn reservations_are_refused_past_the_budget_and_come_back_when_dropped() {
-        let budget = AnswerBudget::new(4 << 20);
+        let budget = ByteBudget::answers(4 << 20);
         let first = budget.reserve(3 << 20).unwrap();
         let error = budget.reserve(2 << 20).unwrap_err().to_string();
         assert!(error.contains("answer_budget_bytes") && error.contains("3 MiB"), "{error}");

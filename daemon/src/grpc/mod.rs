@@ -12,7 +12,7 @@ use crate::filter::ListFilter;
 use crate::lifecycle::{Op, flags};
 use crate::paging::{PageToken, RetainedViews, TokenCodec};
 use crate::pool::WorkPool;
-use budget::AnswerBudget;
+use budget::ByteBudget;
 use rvirt_proto::v1::{self, domain_service_server::DomainService};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -30,7 +30,7 @@ pub struct Service {
     /// Where large pages are cut, off the async workers.
     pool: WorkPool,
     /// Bytes of answers built but not yet read by their clients.
-    budget: AnswerBudget,
+    budget: ByteBudget,
 }
 
 /// The most domains one ListAllDomains page holds.
@@ -107,12 +107,7 @@ type ChangeReply = Reply<v1::DomainChangeResponse>;
 impl Service {
     /// Serves `domains`, cutting listings into pages that fit `max_message_bytes` on `pool`,
     /// holding unread answers within `budget`.
-    pub fn new(
-        domains: Arc<Domains>,
-        max_message_bytes: usize,
-        pool: WorkPool,
-        budget: AnswerBudget,
-    ) -> Self {
+    pub fn new(domains: Arc<Domains>, max_message_bytes: usize, pool: WorkPool, budget: ByteBudget) -> Self {
         let (tokens, retained) = (Arc::new(TokenCodec::new()), Arc::new(RetainedViews::default()));
         Service { domains, tokens, retained, max_message_bytes, pool, budget }
     }
