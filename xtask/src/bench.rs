@@ -26,11 +26,11 @@ struct Options {
 
 /// Latency figures, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
-struct Stats {
-    samples: usize,
-    p50_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
+pub(crate) struct Stats {
+    pub(crate) samples: usize,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) max_ms: f64,
 }
 
 /// Everything measured at one N.
@@ -460,7 +460,8 @@ impl Libvirtd {
     }
 }
 
-fn stats(mut samples: Vec<Duration>) -> Stats {
+/// p50, p99 and max of `samples`.
+pub(crate) fn stats(mut samples: Vec<Duration>) -> Stats {
     samples.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let at = |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
@@ -472,7 +473,8 @@ fn stats(mut samples: Vec<Duration>) -> Stats {
     }
 }
 
-fn machine() -> String {
+/// "N cores (model)", for reports.
+pub(crate) fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()

@@ -18,6 +18,7 @@
 //! Verdict per load: peak RSS under the budget, threads under 64, the well-behaved client's p99
 //! under 50 ms with no failure, and the load's own checks. Exits non-zero when one fails.
 
+use crate::bench::{Stats, machine, stats};
 use anyhow::{Context, bail};
 use rvirt::Connection;
 use rvirt_proto::v1;
@@ -32,9 +33,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::time::Instant;
 
-/// The limits written into the daemon's config (the documented defaults).
-const HANDSHAKE_TIMEOUT_SECS: u64 = 10;
-const MAX_CLIENT_REQUESTS: u32 = 100;
+/// The daemon runs with the documented default limits; the loads are sized by them.
+fn limits() -> rvirtd::config::Limits {
+    rvirtd::config::Limits::default()
+}
 /// Verdict bounds.
 const MAX_THREADS: u64 = 64;
 const MAX_P99_MS: f64 = 50.0;
@@ -59,15 +61,6 @@ struct Plan {
     xml_connections: usize,
     xml_calls_per_connection: usize,
     xml_mib: usize,
-}
-
-/// Latency figures, in milliseconds.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-struct Stats {
-    samples: usize,
-    p50_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
 }
 
 /// One row of the table.
@@ -139,7 +132,7 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
         list_connections: if quick { 10 } else { 40 },
         list_calls_per_connection: if quick { 20 } else { 50 },
         unread_connections: if quick { 40 } else { 400 },
-        unread_streams: MAX_CLIENT_REQUESTS,
+        unread_streams: limits().max_client_requests,
         xml_connections: if quick { 4 } else { 16 },
         xml_calls_per_connection: if quick { 8 } else { 16 },
         xml_mib,
@@ -256,7 +249,7 @@ async fn stress(plan: Plan, nofile: u64) -> anyhow::Result<Report> {
     rows.push(phase(&ctx, "idle", seconds, |_, _| async { Ok(Outcome::default()) }).await?);
     rows.push(phase(&ctx, "(a) listings", seconds, |counts, end| listings(&ctx, counts, end)).await?);
     // Long enough for the handshake timeout to close what it should.
-    let silent_time = seconds.max(Duration::from_secs(HANDSHAKE_TIMEOUT_SECS + 3));
+    let silent_time = seconds.max(Duration::from_secs(limits().handshake_timeout_secs + 3));
     rows.push(phase(&ctx, "(b) silent conns", silent_time, |counts, end| silent(&ctx, counts, end)).await?);
     rows.push(phase(&ctx, "(c) unread answers", seconds, |counts, end| unread(&ctx, counts, end)).await?);
     rows.push(phase(&ctx, "(d) large XML", seconds, |counts, end| large_xml(&ctx, counts, end)).await?);
@@ -293,24 +286,11 @@ async fn stress(plan: Plan, nofile: u64) -> anyhow::Result<Report> {
     })
 }
 
-/// The daemon's config: the `[limits]` defaults written out, so the figures refer to them.
+/// The daemon's config: no `[limits]` table, so the documented defaults apply.
 fn config_text(rss_budget_mib: u64) -> String {
     format!(
-        "# Written by `cargo xtask stress`. The memory budget is not a daemon setting: the stress test\n\
-         # checks that the daemon's peak VmRSS stays under {rss_budget_mib} MiB under every load.\n\
-         [limits]\n\
-         max_clients = 5000\n\
-         max_clients_per_peer = 1000\n\
-         max_client_requests = {MAX_CLIENT_REQUESTS}\n\
-         answer_budget_bytes = {}\n\
-         work_threads = 0\n\
-         work_queue = 256\n\
-         handshake_timeout_secs = {HANDSHAKE_TIMEOUT_SECS}\n\
-         idle_timeout_secs = 600\n\
-         keepalive_interval_secs = 30\n\
-         keepalive_timeout_secs = 20\n\
-         request_timeout_secs = 120\n",
-        256u64 << 20
+        "# Written by `cargo xtask stress`: the default limits. The memory budget is not a daemon\n\
+         # setting: the stress test checks that the daemon's peak VmRSS stays under {rss_budget_mib} MiB.\n"
     )
 }
 
@@ -713,9 +693,10 @@ async fn silent(ctx: &Ctx, counts: Arc<Counts>, end: Instant) -> anyhow::Result<
     }
     if open[0] > 0 {
         outcome.problems.push(format!(
-            "{} connections that sent nothing were still open after {:.0} s (handshake_timeout_secs {HANDSHAKE_TIMEOUT_SECS})",
+            "{} connections that sent nothing were still open after {:.0} s (handshake_timeout_secs {})",
             open[0],
-            ctx.plan.seconds.max(HANDSHAKE_TIMEOUT_SECS + 3)
+            ctx.plan.seconds.max(limits().handshake_timeout_secs + 3),
+            limits().handshake_timeout_secs
         ));
     }
     if open[1] > 0 {
@@ -1142,34 +1123,6 @@ fn failure<T, E: std::fmt::Display>(
         Ok(Err(error)) => Some(error.to_string()),
         Err(_) => Some(format!("no answer within {PROBE_CALL_TIMEOUT:?}")),
     }
-}
-
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    if samples.is_empty() {
-        return Stats::default();
-    }
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let at = |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
-    Stats {
-        samples: samples.len(),
-        p50_ms: ms(at(0.50)),
-        p99_ms: ms(at(0.99)),
-        max_ms: ms(samples[samples.len() - 1]),
-    }
-}
-
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_default();
-    format!("{cpus} cores ({model})")
 }
 
 fn print_report(report: &Report) {
