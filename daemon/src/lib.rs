@@ -1,11 +1,13 @@
 //! rvirtd: rvirt's domain management daemon.
 //!
-//! A tour, in the order a request flows: `grpc` validates and converts a request; `domains` runs it
-//! as a job on the domain (job lock, decision, driver, record, commit); `lifecycle` holds the
-//! transition table and `filter` the ListAllDomains flags and `paging` its page tokens; `registry` holds every domain behind
+//! A tour, in the order a request flows: `connections` accepts it within the connection limits;
+//! `grpc` validates and converts a request (its `budget` bounds the bytes held for clients, the
+//! `pool` cuts large pages off the async workers); `domains` runs it as a job on the domain (job
+//! lock, decision, driver, record, commit); `lifecycle` holds the transition table and `filter`
+//! the ListAllDomains flags and `paging` its page tokens; `registry` holds every domain behind
 //! one lock and hands out consistent views; `store` keeps them on disk and `counters` the ids and
 //! generations; `driver` is the hypervisor (`driver::test`, in memory); `xml` parses and formats
-//! libvirt domain XML; `domain` is the domain value itself; `error` names every failure; `config`
+//! libvirt domain XML, after `xml_limits` checked its shape; `domain` is the domain value itself; `error` names every failure; `config`
 //! says where the daemon lives and `folders` keeps its folders and socket private; `systemd` tells
 //! the service manager how it is doing.
 

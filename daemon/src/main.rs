@@ -32,7 +32,7 @@ struct Args {
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
     /// Folder for runtime status of active domains; its emptying means the host rebooted
-    /// [default: the socket's folder]
+    /// [default: /run/rvirt as root, else $XDG_RUNTIME_DIR/rvirt, else /tmp/rvirt-$UID]
     #[arg(long, value_name = "DIR")]
     runtime_dir: Option<PathBuf>,
     /// Unix socket to serve on
