@@ -175,6 +175,12 @@ impl Domains {
         moment_flags: u32,
         snapshot: bool,
     ) -> Result<Committed> {
+        self.operate(uuid, Self::moment_op(xml, moment_flags, snapshot)?).await
+    }
+
+    /// The operation that creates the snapshot or checkpoint `xml` describes (pure CPU: callers
+    /// may run it off the async workers).
+    pub fn moment_op(xml: &str, moment_flags: u32, snapshot: bool) -> Result<Op> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|elapsed| elapsed.as_secs() as i64)
@@ -190,7 +196,7 @@ impl Domains {
             )?;
             Op::CheckpointCreate(MomentDef::parse(xml, "domaincheckpoint")?, now)
         };
-        self.operate(uuid, op).await
+        Ok(op)
     }
 
     /// Starts every inactive persistent domain marked for autostart, as libvirt does once per host

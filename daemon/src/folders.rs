@@ -17,18 +17,23 @@ pub fn ensure_private_dir(path: &Path, what: &str) -> anyhow::Result<()> {
         .parent()
         .and_then(|parent| fs::metadata(parent).ok())
         .is_some_and(|parent| parent.mode() & 0o002 != 0);
-    let existing = if shared_parent { fs::symlink_metadata(path) } else { fs::metadata(path) };
-    let meta = match existing {
+    let inspect = |path: &Path| if shared_parent { fs::symlink_metadata(path) } else { fs::metadata(path) };
+    let mut created = false;
+    let meta = match inspect(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+                fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).with_context(|| {
+                    format!("cannot create the folders above the {what} {}", path.display())
+                })?;
+            }
+            // The folder itself is created, not found: should someone else have just made it (or a
+            // symlink there), this fails instead of taking theirs.
             fs::DirBuilder::new()
-                .recursive(true)
                 .mode(0o700)
                 .create(path)
                 .with_context(|| format!("cannot create the {what} {}", path.display()))?;
-            // DirBuilder's mode passes through the umask; set it outright.
-            fs::set_permissions(path, fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("cannot set the mode of the {what} {}", path.display()))?;
+            created = true;
             fs::symlink_metadata(path)?
         }
         Err(e) => return Err(e).with_context(|| format!("cannot inspect the {what} {}", path.display())),
@@ -46,6 +51,13 @@ pub fn ensure_private_dir(path: &Path, what: &str) -> anyhow::Result<()> {
              could read or plant state there; remove it or pick another",
             meta.uid()
         );
+    }
+    if created {
+        // DirBuilder's mode passes through the umask; set it outright, now that it is known to
+        // be the folder just made.
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot set the mode of the {what} {}", path.display()))?;
+        return Ok(());
     }
     let mode = meta.mode() & 0o7777;
     let open = if shared_parent { mode & 0o077 } else { mode & 0o022 };

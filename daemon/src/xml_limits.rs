@@ -12,12 +12,17 @@ pub const MAX_ATTRIBUTES_PER_ELEMENT: usize = 256;
 pub const MAX_ATTRIBUTES: usize = 50_000;
 /// The deepest nesting of elements.
 pub const MAX_DEPTH: usize = 128;
+/// The most namespace declarations (`xmlns`, `xmlns:p`) a document may make: roxmltree copies and
+/// compares every prefix in scope at each element that declares one, quadratic in their number.
+/// libvirt documents use a handful (`xmlns:qemu`, metadata namespaces).
+pub const MAX_NAMESPACE_DECLARATIONS: usize = 32;
 
 /// Checks `text` against the limits; the error names the limit it broke. A malformed document is
 /// let through: the parser refuses it with a precise message.
 pub fn check(text: &str) -> Result<(), String> {
     let bytes = text.as_bytes();
-    let (mut i, mut depth, mut elements, mut attributes) = (0, 0usize, 0usize, 0usize);
+    let (mut i, mut depth, mut elements, mut attributes, mut namespaces) =
+        (0, 0usize, 0usize, 0usize, 0usize);
     let find = |from: usize, pattern: &[u8]| {
         bytes
             .get(from..)
@@ -45,14 +50,37 @@ pub fn check(text: &str) -> Result<(), String> {
                 return Err(format!("the document has more than {MAX_ELEMENTS} elements (the limit)"));
             }
             // The start tag: attributes are its `=` signs outside quoted values.
-            let (mut j, mut quote, mut here) = (open + 1, None, 0usize);
+            // `name_start..j` is the token being read; `last` the one before it (`name = 'v'`).
+            let (mut j, mut quote, mut here, mut name_start) = (open + 1, None, 0usize, open + 1);
+            let mut last = open + 1..open + 1;
             let end = loop {
                 let Some(&byte) = bytes.get(j) else { break None };
                 match (quote, byte) {
-                    (Some(q), b) if b == q => quote = None,
+                    (Some(q), b) if b == q => {
+                        quote = None;
+                        name_start = j + 1;
+                    }
                     (Some(_), _) => {}
                     (None, b'"' | b'\'') => quote = Some(byte),
-                    (None, b'=') => here += 1,
+                    (None, b) if b.is_ascii_whitespace() => {
+                        if j > name_start {
+                            last = name_start..j;
+                        }
+                        name_start = j + 1;
+                    }
+                    (None, b'=') => {
+                        here += 1;
+                        // The attribute's name: the token before the `=`.
+                        let name = if j > name_start { &bytes[name_start..j] } else { &bytes[last.clone()] };
+                        if name == b"xmlns" || name.starts_with(b"xmlns:") {
+                            namespaces += 1;
+                            if namespaces > MAX_NAMESPACE_DECLARATIONS {
+                                return Err(format!(
+                                    "the document declares more than {MAX_NAMESPACE_DECLARATIONS} namespaces (the limit)"
+                                ));
+                            }
+                        }
+                    }
                     (None, b'>') => break Some(j),
                     _ => {}
                 }
@@ -110,6 +138,12 @@ mod tests {
         let element = format!("<e {}/>", (0..200).map(|n| format!("b{n}='1' ")).collect::<String>());
         let spread = format!("<r>{}</r>", element.repeat(300));
         assert!(check(&spread).unwrap_err().contains("more than 50000 attributes"));
+
+        let namespaced = format!("<r>{}</r>", "<b xmlns:q='u'/>".repeat(40));
+        assert!(check(&namespaced).unwrap_err().contains("more than 32 namespaces"));
+        check("<domain xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0' type = 'kvm'/>").unwrap();
+        let spaced = format!("<r>{}</r>", "<b xmlns:q = 'u'/>".repeat(40));
+        assert!(check(&spaced).unwrap_err().contains("namespaces"));
 
         // Depth comes back down with end tags: many siblings are fine.
         check(&format!("<r>{}</r>", "<a><b/></a>".repeat(2_000))).unwrap();

@@ -33,12 +33,17 @@ pub struct ByteBudget {
 pub struct Reservation(OwnedSemaphorePermit);
 
 impl Reservation {
-    /// Gives back what is reserved beyond `bytes` (the answer turned out smaller than estimated).
-    pub fn shrink_to(&mut self, bytes: usize) {
+    /// Makes the reservation exactly `bytes` (the answer turned out another size than estimated):
+    /// gives back the excess, or reserves the rest from `budget`, refused with `Error::Busy`.
+    pub fn fit_to(&mut self, bytes: usize, budget: &ByteBudget) -> Result<()> {
         let keep = bytes.div_ceil(UNIT).max(1);
-        if let Some(excess) = (self.0.num_permits()).checked_sub(keep).filter(|n| *n > 0) {
-            drop(self.0.split(excess));
+        let held = self.0.num_permits();
+        if held > keep {
+            drop(self.0.split(held - keep));
+        } else if keep > held {
+            self.merge(budget.reserve((keep - held) * UNIT)?);
         }
+        Ok(())
     }
 }
 
@@ -195,8 +200,11 @@ mod tests {
         let mut small = budget.reserve(512 << 10).unwrap();
         drop(first);
         budget.reserve(3 << 20).unwrap();
-        // Shrinking gives the excess back at once.
-        small.shrink_to(1);
+        // Fitting gives the excess back at once, and takes more only within the budget.
+        small.fit_to(1, &budget).unwrap();
         assert_eq!(budget.permits.available_permits(), (4 << 10) - 1);
+        assert!(small.fit_to(8 << 20, &budget).is_err());
+        small.fit_to(2048, &budget).unwrap();
+        assert_eq!(budget.permits.available_permits(), (4 << 10) - 2);
     }
 }

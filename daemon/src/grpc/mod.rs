@@ -126,6 +126,21 @@ impl Service {
         self.pool.run(move || domains.parse_def(&xml)).await?
     }
 
+    /// Snapshot or checkpoint creation; a large document parsed on the work pool.
+    async fn create_moment(
+        &self,
+        (uuid, xml, moment_flags): (String, String, u32),
+        snapshot: bool,
+    ) -> ChangeReply {
+        let uuid = convert::uuid(&uuid)?;
+        let op = if xml.len() <= INLINE_PARSE_LIMIT {
+            Domains::moment_op(&xml, moment_flags, snapshot)?
+        } else {
+            self.pool.run(move || Domains::moment_op(&xml, moment_flags, snapshot)).await??
+        };
+        Ok(Response::new(convert::change(self.domains.operate(uuid, op).await?)))
+    }
+
     fn domain(&self, uuid: &str) -> Result<Arc<crate::domain::Domain>, Error> {
         self.domains.get(convert::uuid(uuid)?)
     }
@@ -204,7 +219,7 @@ impl DomainService for Service {
         } else {
             page(&view, &filter, after, max_count, budget, known_count)
         };
-        reservation.shrink_to(2 * page.bytes);
+        reservation.fit_to(2 * page.bytes, &self.budget)?;
         let Page { domains, more, count, .. } = page;
         let next_page_token = match (more, domains.last()) {
             (true, Some(last)) => {
@@ -445,9 +460,8 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainSnapshotCreateXmlRequest>,
     ) -> ChangeReply {
-        let request = request.get_ref();
-        let uuid = convert::uuid(&request.uuid)?;
-        reply(convert::change(self.domains.create_moment(uuid, &request.xml, request.flags, true).await?))
+        let request = request.into_inner();
+        self.create_moment((request.uuid, request.xml, request.flags), true).await
     }
 
     async fn domain_list_all_snapshots(
@@ -487,9 +501,8 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainCheckpointCreateXmlRequest>,
     ) -> ChangeReply {
-        let request = request.get_ref();
-        let uuid = convert::uuid(&request.uuid)?;
-        reply(convert::change(self.domains.create_moment(uuid, &request.xml, request.flags, false).await?))
+        let request = request.into_inner();
+        self.create_moment((request.uuid, request.xml, request.flags), false).await
     }
 
     async fn domain_list_all_checkpoints(
