@@ -39,7 +39,7 @@ struct Args {
     /// [default: /run/rvirt/rvirt-sock as root, else $XDG_RUNTIME_DIR/rvirt/rvirt-sock]
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
-    /// Also serve on this TCP address, e.g. 127.0.0.1:16510 (no authentication: keep it on loopback)
+    /// Also serve on this TCP address, e.g. 127.0.0.1:16510 (loopback only: no authentication or TLS yet)
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Option<SocketAddr>,
     /// Log lines as text or as one JSON object each [default: text]
