@@ -33,6 +33,48 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// What one daemon lets its clients use.
     pub limits: Limits,
+    /// The hypervisor driver (one per daemon, as libvirt's `test:///` and `qemu:///` are apart).
+    pub driver: DriverKind,
+    /// The `qemu` driver's settings.
+    pub qemu: QemuConfig,
+}
+
+/// Which driver a daemon runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DriverKind {
+    /// In-memory domains, as libvirt's `test:///default`.
+    #[default]
+    Test,
+    /// Real guests, one QEMU process each.
+    Qemu,
+}
+
+/// The `[qemu]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QemuConfig {
+    /// The emulator: a path, or a name looked up in PATH.
+    pub binary: PathBuf,
+    /// Allow `<domain type='kvm'>` (KVM acceleration). Off by default: every guest runs under
+    /// TCG (`-accel tcg`) unless KVM is configured here and known to work on the host.
+    pub kvm: bool,
+    /// Seconds a QEMU may take to start and answer its monitor.
+    pub start_timeout_secs: u64,
+    /// Seconds one monitor command may take; a QEMU that does not answer in time (hung,
+    /// stopped) fails that call with DEADLINE_EXCEEDED, and only its own domain waits.
+    pub monitor_timeout_secs: u64,
+}
+
+impl Default for QemuConfig {
+    fn default() -> Self {
+        QemuConfig {
+            binary: PathBuf::from("qemu-system-x86_64"),
+            kvm: false,
+            start_timeout_secs: 30,
+            monitor_timeout_secs: 10,
+        }
+    }
 }
 
 /// Every resource bound, with its default (README's table and `dist/rvirtd.toml` document them).
@@ -162,6 +204,10 @@ pub struct RawConfig {
     pub shutdown_timeout_secs: Option<u64>,
     /// The `[limits]` table; see `Limits`.
     pub limits: Option<Limits>,
+    /// See `Config::driver`.
+    pub driver: Option<DriverKind>,
+    /// The `[qemu]` table; see `QemuConfig`.
+    pub qemu: Option<QemuConfig>,
 }
 
 impl RawConfig {
@@ -199,6 +245,8 @@ impl RawConfig {
             max_message_bytes: other.max_message_bytes.or(self.max_message_bytes),
             shutdown_timeout_secs: other.shutdown_timeout_secs.or(self.shutdown_timeout_secs),
             limits: other.limits.or(self.limits),
+            driver: other.driver.or(self.driver),
+            qemu: other.qemu.or(self.qemu),
         }
     }
 }
@@ -259,6 +307,10 @@ impl Config {
         }
         let limits = raw.limits.unwrap_or_default();
         limits.check()?;
+        let qemu = raw.qemu.unwrap_or_default();
+        if qemu.start_timeout_secs == 0 || qemu.monitor_timeout_secs == 0 {
+            bail!("qemu.start_timeout_secs and qemu.monitor_timeout_secs must be at least 1");
+        }
         Ok(Config {
             state_dir,
             runtime_dir,
@@ -271,6 +323,8 @@ impl Config {
             max_message_bytes,
             shutdown_timeout: Duration::from_secs(shutdown_timeout_secs),
             limits,
+            driver: raw.driver.unwrap_or_default(),
+            qemu,
         })
     }
 
@@ -288,6 +342,8 @@ impl Config {
             max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
             shutdown_timeout: Duration::from_secs(5),
             limits: Limits::default(),
+            driver: DriverKind::Test,
+            qemu: QemuConfig::default(),
         }
     }
 }

@@ -134,6 +134,9 @@ pub struct Domain {
     pub has_managed_save: bool,
     /// Snapshot and checkpoint metadata; most domains have none, and then it costs one word.
     pub moments: Moments,
+    /// The driver's record of the running guest (pid, monitor, ...); `None` while inactive and
+    /// on drivers that need none.
+    pub runtime: Option<crate::driver::Runtime>,
 }
 
 impl Domain {
@@ -149,6 +152,7 @@ impl Domain {
             autostart: false,
             has_managed_save: false,
             moments: Moments::default(),
+            runtime: None,
         }
     }
 

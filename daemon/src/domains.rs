@@ -1,10 +1,14 @@
 //! `Domains`: every domain operation, run as a job.
 //!
-//! A job on a domain holds that domain's job lock (an async mutex, so a slow hypervisor call
-//! delays only that domain), reads the current view, asks `lifecycle` whether the operation is
-//! allowed and what it leaves, lets the `Driver` act, records the change with the `Store` and
-//! only then commits it to the `Registry` as one generation. Defines and creates also hold the
-//! namespace lock, so two of them never claim the same name at once. Reads need no job: they
+//! A job on a domain runs in a task of its own, so it finishes whatever its caller does (a
+//! client that cancels or misses its deadline only stops waiting). It holds the domain's job
+//! lock (an async mutex, so a slow hypervisor call delays only that domain), reads the current
+//! view, asks `lifecycle` whether the operation is allowed and what it leaves now, lets the
+//! `Driver` act, records the change with the `Store` and only then commits it to the `Registry`
+//! as one generation. Defines and creates first *claim* their name and UUID (a short std lock,
+//! never held across an await), so two of them never take the same name at once while one slow
+//! boot blocks no other define. What the hypervisor does later on its own arrives as a
+//! `DriverEvent`, which `apply_event` runs as a job like any other. Reads need no job: they
 //! answer from one view.
 
 use crate::counters::Counters;
@@ -18,6 +22,7 @@ use crate::xml::{DomainDef, MomentDef};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OwnedMutexGuard;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 /// The domain operations of one daemon.
@@ -28,8 +33,10 @@ pub struct Domains {
     store: Store,
     counters: Counters,
     jobs: JobLocks,
-    /// Held by DefineXML and CreateXML from their conflict check to their commit.
-    namespace: tokio::sync::Mutex<()>,
+    /// Names and UUIDs that defines and creates in flight have claimed.
+    claims: Arc<Mutex<Claims>>,
+    /// Every job task, so a stopping daemon can wait for them.
+    tasks: TaskTracker,
 }
 
 /// One async mutex per domain that has a job running or waiting.
@@ -74,17 +81,67 @@ impl JobLocks {
     }
 }
 
+/// The names and UUIDs of defines and creates in flight, each with how many hold it.
+#[derive(Debug, Default)]
+struct Claims {
+    names: HashMap<Arc<str>, (Uuid, usize)>,
+    uuids: HashMap<Uuid, Arc<str>>,
+}
+
+/// A held claim, released when dropped.
+struct Claim {
+    claims: Arc<Mutex<Claims>>,
+    name: Arc<str>,
+    uuid: Uuid,
+}
+
+impl Claim {
+    /// Claims `name` for `uuid`: refused while another define or create in flight holds the name
+    /// for another UUID or the UUID under another name. Those in flight for the same domain share
+    /// the claim; its job lock orders them.
+    fn take(claims: &Arc<Mutex<Claims>>, name: Arc<str>, uuid: Uuid) -> Result<Claim> {
+        let mut table = claims.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(&(holder, _)) = table.names.get(&name)
+            && holder != uuid
+        {
+            return Err(Error::NameTaken { name: name.to_string(), uuid: holder });
+        }
+        if let Some(held) = table.uuids.get(&uuid)
+            && *held != name
+        {
+            return Err(Error::UuidTaken { name: held.to_string(), uuid });
+        }
+        table.names.entry(name.clone()).or_insert((uuid, 0)).1 += 1;
+        table.uuids.insert(uuid, name.clone());
+        Ok(Claim { claims: claims.clone(), name, uuid })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut table = self.claims.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(entry) = table.names.get_mut(&self.name) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                table.names.remove(&self.name);
+                table.uuids.remove(&self.uuid);
+            }
+        }
+    }
+}
+
 impl Domains {
     /// Operations over `registry`, acting through `driver`, recorded in `store`.
-    pub fn new(registry: Registry, driver: Arc<dyn Driver>, store: Store, counters: Counters) -> Self {
-        Domains {
+    pub fn new(registry: Registry, driver: Arc<dyn Driver>, store: Store, counters: Counters) -> Arc<Self> {
+        Arc::new(Domains {
             registry,
             driver,
             store,
             counters,
             jobs: JobLocks::default(),
-            namespace: tokio::sync::Mutex::new(()),
-        }
+            claims: Arc::default(),
+            tasks: TaskTracker::new(),
+        })
     }
 
     /// The current view: one consistent snapshot of every domain.
@@ -103,73 +160,109 @@ impl Domains {
     }
 
     /// virDomainDefineXMLFlags.
-    pub async fn define_xml(&self, xml: &str, define_flags: u32) -> Result<Committed> {
+    pub async fn define_xml(self: &Arc<Self>, xml: &str, define_flags: u32) -> Result<Committed> {
         Error::check_flags(define_flags, flags::DEFINE_VALIDATE, "virDomainDefineXMLFlags")?;
         self.define(self.parse_def(xml)?, define_flags).await
     }
 
-    /// A domain definition as this daemon's driver reads it (pure CPU: callers may run it off
-    /// the async workers).
+    /// A domain definition as this daemon's driver reads it and can honour (pure CPU: callers may
+    /// run it off the async workers).
     pub fn parse_def(&self, xml: &str) -> Result<DomainDef> {
-        DomainDef::parse(xml, &self.driver.parse_defaults())
+        let def = DomainDef::parse(xml, &self.driver.parse_defaults())?;
+        self.driver.check_def(&def)?;
+        Ok(def)
     }
 
     /// virDomainDefineXMLFlags of a definition already parsed with `parse_def`.
-    pub async fn define(&self, def: DomainDef, define_flags: u32) -> Result<Committed> {
+    pub async fn define(self: &Arc<Self>, def: DomainDef, define_flags: u32) -> Result<Committed> {
         Error::check_flags(define_flags, flags::DEFINE_VALIDATE, "virDomainDefineXMLFlags")?;
-        let _namespace = self.namespace.lock().await;
-        self.job(def.uuid, None, |view| {
-            lifecycle::define(
-                def.clone(),
-                view.get(&def.uuid).map(|d| &**d),
-                view.by_name(&def.name).map(|d| &**d),
-            )
+        let claim = Claim::take(&self.claims, def.name.clone(), def.uuid)?;
+        let uuid = def.uuid;
+        self.job(uuid, None, Some(claim), move |view| {
+            let (by_uuid, by_name) = (view.get(&def.uuid).cloned(), view.by_name(&def.name).cloned());
+            lifecycle::define(def, by_uuid.as_deref(), by_name.as_deref())
         })
         .await
     }
 
     /// virDomainCreateXML.
-    pub async fn create_xml(&self, xml: &str, create_flags: u32) -> Result<Committed> {
+    pub async fn create_xml(self: &Arc<Self>, xml: &str, create_flags: u32) -> Result<Committed> {
         Error::check_flags(create_flags, flags::CREATE_VALIDATE, "virDomainCreateXML")?;
         self.create(self.parse_def(xml)?, create_flags).await
     }
 
-    /// virDomainCreateXML of a definition already parsed with `parse_def`.
-    pub async fn create(&self, def: DomainDef, create_flags: u32) -> Result<Committed> {
+    /// virDomainCreateXML of a definition already parsed with `parse_def`. The name and UUID are
+    /// claimed for the whole boot; no other define or create waits for it.
+    pub async fn create(self: &Arc<Self>, def: DomainDef, create_flags: u32) -> Result<Committed> {
         Error::check_flags(create_flags, flags::CREATE_VALIDATE, "virDomainCreateXML")?;
-        let _namespace = self.namespace.lock().await;
-        self.job(def.uuid, Some(&Op::Start), |view| {
-            lifecycle::create(
-                def.clone(),
-                view.get(&def.uuid).map(|d| &**d),
-                view.by_name(&def.name).map(|d| &**d),
-            )
+        let claim = Claim::take(&self.claims, def.name.clone(), def.uuid)?;
+        let uuid = def.uuid;
+        self.job(uuid, Some(Op::Start), Some(claim), move |view| {
+            let (by_uuid, by_name) = (view.get(&def.uuid).cloned(), view.by_name(&def.name).cloned());
+            lifecycle::create(def, by_uuid.as_deref(), by_name.as_deref())
         })
         .await
     }
 
     /// Every operation on an existing domain.
-    pub async fn operate(&self, uuid: Uuid, op: Op) -> Result<Committed> {
-        self.job(uuid, Some(&op), |view| {
+    pub async fn operate(self: &Arc<Self>, uuid: Uuid, op: Op) -> Result<Committed> {
+        let settles = self.driver.settles(&op);
+        let decided = op.clone();
+        self.job(uuid, Some(op), None, move |view| {
             let domain = view.get(&uuid).ok_or(Error::NoDomain(DomainRef::Uuid(uuid)))?;
-            lifecycle::apply(domain, &op)
+            lifecycle::apply(domain, &decided, settles)
         })
         .await
     }
 
     /// A state change the hypervisor reported on its own, applied as a change like any other:
-    /// a guest that stopped leaves a transient domain removed and a persistent one shut off.
-    pub async fn apply_event(&self, event: DriverEvent) -> Result<Committed> {
-        self.job(event.uuid, None, |view| {
+    /// a guest that stopped leaves a transient domain removed and a persistent one shut off. An
+    /// event about an earlier run, or that changes nothing, commits nothing.
+    pub async fn apply_event(self: &Arc<Self>, event: DriverEvent) -> Result<Committed> {
+        self.job(event.uuid, None, None, move |view| {
             let domain = view.get(&event.uuid).ok_or(Error::NoDomain(DomainRef::Uuid(event.uuid)))?;
-            Ok(lifecycle::observed(domain, event.state, event.reason))
+            Ok(lifecycle::observed(domain, event.id, event.state, event.reason)
+                .unwrap_or_else(|| Change::unchanged(domain)))
         })
         .await
     }
 
+    /// At start: every domain recorded as active is found again by the driver and recorded as
+    /// the driver finds it (the same, another state, or shut off if its guest is gone); then the
+    /// driver removes what starts in flight at the crash left behind.
+    pub async fn reattach(self: &Arc<Self>) {
+        let active: Vec<Arc<Domain>> = self.view().iter().filter(|d| d.is_active()).cloned().collect();
+        let mut running = Vec::new();
+        for domain in active {
+            let uuid = domain.uuid();
+            let change = match self.driver.reattach(&domain).await {
+                Ok(found) => {
+                    running.push(uuid);
+                    let mut next = (*domain).clone();
+                    (next.state, next.reason, next.runtime) = (found.state, found.reason, found.runtime);
+                    tracing::info!(domain.name = domain.name(), domain.id = domain.id, state = %next.state, "re-attached");
+                    if next == *domain { continue }
+                    Change::update(next)
+                }
+                Err(gone) => {
+                    tracing::warn!(domain.name = domain.name(), domain.id = domain.id, reason = gone.reason,
+                        "the guest ended while rvirtd was down");
+                    match lifecycle::observed(&domain, domain.id, gone.state, gone.reason) {
+                        Some(change) => change,
+                        None => continue,
+                    }
+                }
+            };
+            if let Err(error) = self.job(uuid, None, None, move |_| Ok(change)).await {
+                tracing::error!(domain.uuid = %uuid, %error, "could not record a re-attached domain");
+            }
+        }
+        self.driver.sweep(&running).await;
+    }
+
     /// Snapshot and checkpoint creation: parses the document and stamps it with the time now.
     pub async fn create_moment(
-        &self,
+        self: &Arc<Self>,
         uuid: Uuid,
         xml: &str,
         moment_flags: u32,
@@ -201,7 +294,7 @@ impl Domains {
 
     /// Starts every inactive persistent domain marked for autostart, as libvirt does once per host
     /// boot. A failure is logged and the others still start.
-    pub async fn autostart(&self) {
+    pub async fn autostart(self: &Arc<Self>) {
         let candidates: Vec<Uuid> = self
             .view()
             .iter()
@@ -216,24 +309,39 @@ impl Domains {
         }
     }
 
+    /// Waits (at most `timeout`) for every job started so far to end; no new job starts after.
+    pub async fn wait_for_jobs(&self, timeout: std::time::Duration) {
+        self.tasks.close();
+        if tokio::time::timeout(timeout, self.tasks.wait()).await.is_err() {
+            tracing::warn!(jobs = self.tasks.len(), "jobs still running at shutdown");
+        }
+    }
+
     /// Writes the exact counters, so the next start continues from them. Call once nothing
     /// changes any more.
     pub fn flush(&self) -> Result<()> {
         self.counters.write_exact(&self.store, self.view().generation)
     }
 
-    /// Runs one job on the domain `uuid`: under its job lock, `decide` on the current view,
-    /// let the driver carry out `op` (when there is one), record the change, commit it.
+    /// Runs one job on the domain `uuid` in a task of its own: under its job lock, `decide` on
+    /// the current view, let the driver carry out `op` (when there is one), record the change,
+    /// commit it. The task runs to its end even when the caller stops waiting for it.
     async fn job(
-        &self,
+        self: &Arc<Self>,
         uuid: Uuid,
-        op: Option<&Op>,
-        decide: impl FnOnce(&View) -> Result<Change>,
+        op: Option<Op>,
+        claim: Option<Claim>,
+        decide: impl FnOnce(&View) -> Result<Change> + Send + 'static,
     ) -> Result<Committed> {
-        let job = self.jobs.acquire(uuid).await;
-        let result = self.run_job(uuid, op, decide).await;
-        self.jobs.release(job, self.view().get(&uuid).is_some());
-        result
+        let this = self.clone();
+        let task = self.tasks.spawn(async move {
+            let _claim = claim;
+            let job = this.jobs.acquire(uuid).await;
+            let result = this.run_job(uuid, op.as_ref(), decide).await;
+            this.jobs.release(job, this.view().get(&uuid).is_some());
+            result
+        });
+        task.await.map_err(|error| Error::driver(format!("a job on domain {uuid} failed: {error}")))?
     }
 
     async fn run_job(
@@ -245,6 +353,13 @@ impl Domains {
         let view = self.view();
         let old = view.get(&uuid).cloned();
         let mut change = decide(&view)?;
+        if change.pending {
+            // The hypervisor is asked; the outcome comes back as an event of its own.
+            if let (Some(op), Some(old)) = (op, &old) {
+                self.driver.execute(old, op, &change).await?;
+            }
+            return Ok(Committed { generation: view.generation, domain: old });
+        }
         // Every reservation this change needs is made before it is recorded: a reservation that
         // failed after the record would leave on disk a change the call reports as failed, and
         // the files the record writes carry the reservations (see `counters`).
@@ -255,10 +370,13 @@ impl Domains {
         }
         self.counters.reserve_generations(&self.store, view.generation + 1)?;
         if let Some(op) = op {
-            match (&old, &change.domain) {
+            let runtime = match (&old, &change.domain) {
                 (Some(old), _) => self.driver.execute(old, op, &change).await?,
-                (None, Some(new)) => self.driver.create(new).await?,
-                (None, None) => {}
+                (None, Some(new)) => self.driver.execute(new, op, &change).await?,
+                (None, None) => None,
+            };
+            if let (Some(runtime), Some(domain)) = (runtime, &mut change.domain) {
+                domain.runtime = Some(runtime);
             }
         }
         // Recording and committing have no await between them, so a cancelled call can never
@@ -287,8 +405,23 @@ impl Domains {
             committed
         };
         let committed = match tokio::runtime::Handle::current().runtime_flavor() {
-            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(record_and_commit)?,
-            _ => record_and_commit()?,
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(record_and_commit),
+            _ => record_and_commit(),
+        };
+        let committed = match committed {
+            Ok(committed) => committed,
+            Err(error) => {
+                // A guest the driver started but nobody recorded would run unknown: stop it.
+                if change.started
+                    && let Some(domain) = &change.domain
+                {
+                    let stop = Change::update(domain.clone());
+                    if let Err(stop_error) = self.driver.execute(domain, &Op::Destroy, &stop).await {
+                        tracing::error!(domain.uuid = %uuid, %stop_error, "could not stop an unrecorded guest");
+                    }
+                }
+                return Err(error);
+            }
         };
         match &committed.domain {
             Some(domain) => tracing::info!(
@@ -310,9 +443,13 @@ mod tests {
     const XML: &str =
         "<domain type='test'><name>g</name><memory>1</memory><os><type>hvm</type></os></domain>";
 
-    fn domains(dir: &std::path::Path) -> Domains {
+    fn test_driver() -> Arc<TestDriver> {
+        Arc::new(TestDriver::new(crate::driver::events().0))
+    }
+
+    fn domains(dir: &std::path::Path) -> Arc<Domains> {
         let store = Store::open(&dir.join("state"), &dir.join("run")).unwrap();
-        Domains::new(Registry::new([], 0).unwrap(), Arc::new(TestDriver), store, Counters::new(0, 1))
+        Domains::new(Registry::new([], 0).unwrap(), test_driver(), store, Counters::new(0, 1))
     }
 
     /// What a real hypervisor's driver reports when a guest powers off by itself: applied as a
@@ -323,20 +460,27 @@ mod tests {
         let domains = domains(dir.path());
         let uuid = domains.define_xml(XML, 0).await.unwrap().domain.unwrap().uuid();
         domains.operate(uuid, Op::Start).await.unwrap();
-        let event = DriverEvent { uuid, state: DomainState::Shutoff, reason: reason::SHUTOFF_SHUTDOWN };
+        let id = domains.operate(uuid, Op::Suspend).await.unwrap().domain.unwrap().id;
+        // About an earlier run: nothing changes, no generation.
+        let stale = DriverEvent { uuid, id: id + 1, state: DomainState::Shutoff, reason: reason::SHUTOFF_SHUTDOWN };
+        assert_eq!(domains.apply_event(stale).await.unwrap().generation, 3);
+        let event = DriverEvent { uuid, id, state: DomainState::Shutoff, reason: reason::SHUTOFF_SHUTDOWN };
         let committed = domains.apply_event(event.clone()).await.unwrap();
         let domain = committed.domain.unwrap();
         assert_eq!(
             (domain.state, domain.reason, domain.id),
             (DomainState::Shutoff, reason::SHUTOFF_SHUTDOWN, -1)
         );
-        assert_eq!(committed.generation, 3);
+        assert_eq!(committed.generation, 4);
+        // Once shut off, the same report again changes nothing.
+        assert_eq!(domains.apply_event(event.clone()).await.unwrap().generation, 4);
 
-        let transient =
-            domains.create_xml(&XML.replace(">g<", ">t<"), 0).await.unwrap().domain.unwrap().uuid();
-        let crashed = DriverEvent { uuid: transient, state: DomainState::Crashed, reason: 1 };
-        assert_eq!(domains.apply_event(crashed).await.unwrap().domain.unwrap().state, DomainState::Crashed);
-        let gone = DriverEvent { uuid: transient, ..event };
+        let started = domains.create_xml(&XML.replace(">g<", ">t<"), 0).await.unwrap().domain.unwrap();
+        let (transient, id) = (started.uuid(), started.id);
+        let crashed = DriverEvent { uuid: transient, id, state: DomainState::Crashed, reason: 1 };
+        let domain = domains.apply_event(crashed).await.unwrap().domain.unwrap();
+        assert_eq!((domain.state, domain.id), (DomainState::Crashed, id), "crashed and preserved stays active");
+        let gone = DriverEvent { uuid: transient, id, ..event };
         assert!(domains.apply_event(gone).await.unwrap().domain.is_none());
         assert!(matches!(domains.get(transient), Err(Error::NoDomain(_))));
     }
@@ -379,7 +523,7 @@ mod tests {
             MomentDef { name: Some(name.into()), description: "d".into() }
         }
 
-        async fn run(domains: &Domains, call: &Call) -> Result<Committed> {
+        async fn run(domains: &Arc<Domains>, call: &Call) -> Result<Committed> {
             match call {
                 Call::Define(i, memory) => domains.define_xml(&xml(*i, *memory), 0).await,
                 Call::Create(i) => domains.create_xml(&xml(*i, 1), 0).await,
@@ -388,12 +532,12 @@ mod tests {
         }
 
         /// A daemon start on `fs`: open, load, index.
-        fn boot(fs: Arc<dyn Fs>) -> (Domains, crate::store::Loaded) {
+        fn boot(fs: Arc<dyn Fs>) -> (Arc<Domains>, crate::store::Loaded) {
             let store = Store::open_with(fs, "/s".as_ref(), "/r".as_ref()).unwrap();
             let loaded = store.load(&DEFAULTS).unwrap();
             let registry = Registry::new(loaded.domains.clone(), loaded.generation).unwrap();
             let counters = Counters::new(loaded.generation, loaded.next_id);
-            (Domains::new(registry, Arc::new(TestDriver), store, counters), loaded)
+            (Domains::new(registry, test_driver(), store, counters), loaded)
         }
 
         /// Sorted, and with a pending definition equal to the running one dropped, as loading
@@ -617,7 +761,7 @@ mod tests {
         }
 
         /// Sets up a daemon on a fresh model disk and runs `setup`.
-        async fn prepared(setup: &[Call]) -> (Arc<ModelFs>, Domains) {
+        async fn prepared(setup: &[Call]) -> (Arc<ModelFs>, Arc<Domains>) {
             let fs = Arc::new(ModelFs::default());
             let (domains, _) = boot(fs.clone());
             for call in setup {

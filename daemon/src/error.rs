@@ -109,9 +109,18 @@ pub enum Error {
     /// for unread answers spent); retrying later can succeed (VIR_ERR_RESOURCE_BUSY).
     #[error("resource busy: {0}")]
     Busy(String),
-    /// The hypervisor driver failed (VIR_ERR_INTERNAL_ERROR).
-    #[error("driver error: {0}")]
-    Driver(String),
+    /// The hypervisor failed (VIR_ERR_INTERNAL_ERROR). The chain says why, down to the cause:
+    /// the QMP error class and description, QEMU's exit status and the last lines of its log.
+    #[error("internal error: {0:#}")]
+    Driver(anyhow::Error),
+    /// The hypervisor refused or could not do what was asked, for a reason the caller can fix
+    /// (a disk image missing, the emulator not installed) (VIR_ERR_OPERATION_FAILED).
+    #[error("operation failed: {0:#}")]
+    OperationFailed(anyhow::Error),
+    /// The hypervisor did not answer in time (a hung or stopped QEMU); only its own domain waits
+    /// (VIR_ERR_OPERATION_TIMEOUT).
+    #[error("Timed out during operation: {0}")]
+    Timeout(String),
 }
 
 impl Error {
@@ -131,7 +140,14 @@ impl Error {
             Error::StoreUnusable(_) => "VIR_ERR_OPERATION_FAILED",
             Error::Busy(_) => "VIR_ERR_RESOURCE_BUSY",
             Error::Driver(_) => "VIR_ERR_INTERNAL_ERROR",
+            Error::OperationFailed(_) => "VIR_ERR_OPERATION_FAILED",
+            Error::Timeout(_) => "VIR_ERR_OPERATION_TIMEOUT",
         }
+    }
+
+    /// A hypervisor failure described by `message` alone.
+    pub(crate) fn driver(message: impl std::fmt::Display) -> Self {
+        Error::Driver(anyhow::anyhow!("{message}"))
     }
 
     /// A wrong-state refusal, with libvirt's wording.

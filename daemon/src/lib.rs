@@ -49,15 +49,17 @@ pub enum Listener {
     Tcp(TcpListener),
 }
 
-/// Loads the state folder, then serves the API on every listener until `shutdown` is
-/// cancelled; then stops accepting, waits (at most `config.shutdown_timeout`) for in-flight
-/// calls, and writes the exact counters.
+/// Loads the state folder, re-attaches to the guests still running, then serves the API on
+/// every listener until `shutdown` is cancelled, applying the events `driver` sends to the other
+/// end of `events` (see `driver::events`); then stops accepting, waits (at most
+/// `config.shutdown_timeout`) for in-flight calls and jobs, and writes the exact counters.
 pub async fn serve(
     listeners: Vec<Listener>,
     config: Config,
+    driver: Arc<dyn Driver>,
+    events: driver::EventPump,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let driver: Arc<dyn Driver> = Arc::new(driver::test::TestDriver);
     folders::ensure_private_dir(&config.state_dir, "state folder")?;
     folders::ensure_private_dir(&config.runtime_dir, "runtime folder")?;
     let store = store::Store::open(&config.state_dir, &config.runtime_dir)?;
@@ -68,7 +70,9 @@ pub async fn serve(
     );
     let registry = registry::Registry::new(loaded.domains, loaded.generation).context("indexing domains")?;
     let counters = counters::Counters::new(loaded.generation, loaded.next_id);
-    let domains = Arc::new(Domains::new(registry, driver, store, counters));
+    let domains = Domains::new(registry, driver, store, counters);
+    domains.reattach().await;
+    let pump = tokio::spawn(pump_events(domains.clone(), events, shutdown.clone()));
     if loaded.rebooted {
         domains.autostart().await;
     }
@@ -151,7 +155,41 @@ pub async fn serve(
         result = finished => result?,
         () = deadline => tracing::warn!("in-flight calls did not finish in time; stopping anyway"),
     }
+    pump.abort();
+    domains.wait_for_jobs(config.shutdown_timeout).await;
     domains.flush().context("writing the counters")?;
     tracing::info!(generation = domains.view().generation, "stopped");
     Ok(())
+}
+
+/// The one event path: every change a driver reports is applied as a job of its own. Events
+/// about one domain are applied in the order they came; those about different domains do not
+/// wait for each other (a domain busy with a long job delays only its own).
+async fn pump_events(domains: Arc<Domains>, mut events: driver::EventPump, shutdown: CancellationToken) {
+    let mut last: std::collections::HashMap<uuid::Uuid, tokio::task::JoinHandle<()>> = Default::default();
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            () = shutdown.cancelled() => None,
+        };
+        let Some(event) = event else { return };
+        let previous = last.remove(&event.uuid);
+        let domains = domains.clone();
+        let uuid = event.uuid;
+        last.insert(
+            uuid,
+            tokio::spawn(async move {
+                if let Some(previous) = previous {
+                    let _ = previous.await;
+                }
+                match domains.apply_event(event.clone()).await {
+                    Ok(committed) => tracing::debug!(?event, generation = committed.generation, "event applied"),
+                    Err(error) => tracing::warn!(?event, %error, "event not applied"),
+                }
+            }),
+        );
+        if last.len() > 1024 {
+            last.retain(|_, task| !task.is_finished());
+        }
+    }
 }

@@ -108,35 +108,63 @@ impl Op {
     }
 }
 
-/// What an allowed operation leaves behind.
+/// When an operation's outcome is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settles {
+    /// When the driver's call returns (everything on the test driver).
+    AtOnce,
+    /// Only when the hypervisor reports it: the call asks (an ACPI shutdown asks the guest), the
+    /// domain stays as it is, and the outcome arrives later as a `DriverEvent`.
+    Later,
+}
+
+/// What an allowed operation leaves behind now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     /// The domain after the change; `None` removes it.
     pub domain: Option<Domain>,
     /// The domain (re)started: the job gives it a fresh id (from `Counters`) before recording it.
     pub started: bool,
+    /// Nothing changes now: the hypervisor was asked, and what it does comes back as an event.
+    pub pending: bool,
 }
 
 impl Change {
-    fn update(domain: Domain) -> Self {
-        Change { domain: Some(domain), started: false }
+    /// The domain becomes `domain`.
+    pub fn update(domain: Domain) -> Self {
+        Change { domain: Some(domain), started: false, pending: false }
     }
 
     fn start(mut domain: Domain) -> Self {
         domain.state = DomainState::Running;
         domain.reason = reason::RUNNING_BOOTED;
-        Change { domain: Some(domain), started: true }
+        Change { domain: Some(domain), started: true, pending: false }
+    }
+
+    fn pending(domain: Domain) -> Self {
+        Change { domain: Some(domain), started: false, pending: true }
+    }
+
+    /// Nothing changes: the domain stays as it is.
+    pub fn unchanged(domain: &Domain) -> Self {
+        Change::pending(domain.clone())
+    }
+
+    /// The domain goes.
+    pub fn remove() -> Self {
+        Change { domain: None, started: false, pending: false }
     }
 
     /// The domain stops: an inactive persistent domain stays (its persistent definition back in
     /// effect), a transient one goes.
     fn stop(mut domain: Domain, why: i32) -> Self {
         if !domain.persistent {
-            return Change { domain: None, started: false };
+            return Change::remove();
         }
         domain.id = -1;
         domain.state = DomainState::Shutoff;
         domain.reason = why;
+        domain.runtime = None;
         if let Some(def) = domain.next_def.take() {
             domain.def = def;
         }
@@ -198,7 +226,7 @@ fn same_domain<'a>(
 }
 
 /// An operation on an existing domain.
-pub fn apply(domain: &Domain, op: &Op) -> Result<Change> {
+pub fn apply(domain: &Domain, op: &Op, settles: Settles) -> Result<Change> {
     let state = domain.state;
     let not_running = || Error::invalid(state, "domain is not running");
     let mut next = domain.clone();
@@ -214,6 +242,9 @@ pub fn apply(domain: &Domain, op: &Op) -> Result<Change> {
         Op::Shutdown => {
             if !domain.is_active() {
                 return Err(not_running());
+            }
+            if settles == Settles::Later {
+                return Ok(Change::pending(next));
             }
             if domain.def.extras().on_poweroff == "restart" {
                 next.state = DomainState::Running;
@@ -315,16 +346,21 @@ pub fn apply(domain: &Domain, op: &Op) -> Result<Change> {
     }
 }
 
-/// A state the hypervisor reports the domain in, on its own (a guest powered off, crashed): a
-/// stop is a stop like any other, any other state is taken as it is.
-pub fn observed(domain: &Domain, state: DomainState, why: i32) -> Change {
+/// A state the hypervisor reports run `id` of the domain in, on its own (a guest powered off,
+/// crashed, paused on an error): a stop is a stop like any other, any other state keeps the
+/// domain active. `None` when there is nothing to change: the report is about an earlier run,
+/// or the domain is already in that state. So a domain is active exactly when it has an id.
+pub fn observed(domain: &Domain, id: i32, state: DomainState, why: i32) -> Option<Change> {
+    if !domain.is_active() || domain.id != id || (domain.state, domain.reason) == (state, why) {
+        return None;
+    }
     let mut next = domain.clone();
     if state == DomainState::Shutoff {
-        return Change::stop(next, why);
+        return Some(Change::stop(next, why));
     }
     next.state = state;
     next.reason = why;
-    Change::update(next)
+    Some(Change::update(next))
 }
 
 fn undefine(mut domain: Domain, flags: u32) -> Result<Change> {
@@ -343,7 +379,7 @@ fn undefine(mut domain: Domain, flags: u32) -> Result<Change> {
         return Err(Error::invalid(domain.state, reason));
     }
     if !domain.is_active() {
-        return Ok(Change { domain: None, started: false });
+        return Ok(Change::remove());
     }
     // An active domain keeps running as a transient one (and, as in libvirt's test driver,
     // keeps its autostart mark and snapshot metadata). Undefining a transient domain succeeds
@@ -489,6 +525,11 @@ fn snapshot_state(state: DomainState) -> &'static str {
 mod tests {
     use super::*;
     use crate::xml::ParseDefaults;
+
+    /// The table as the test driver uses it.
+    fn apply(domain: &Domain, op: &Op) -> Result<Change> {
+        super::apply(domain, op, Settles::AtOnce)
+    }
 
     fn def(name: &str, disk: bool) -> DomainDef {
         let disk = if disk {

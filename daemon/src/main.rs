@@ -48,6 +48,9 @@ struct Args {
     /// Log filter, RUST_LOG syntax (e.g. "info", "rvirtd=debug") [default: $RUST_LOG, else info]
     #[arg(long, value_name = "FILTER")]
     log_filter: Option<String>,
+    /// The hypervisor driver: test (in-memory domains) or qemu (real guests) [default: test]
+    #[arg(long, value_name = "DRIVER")]
+    driver: Option<rvirtd::config::DriverKind>,
     /// Seconds a stopping daemon waits for in-flight calls [default: 10]
     #[arg(long, value_name = "SECONDS")]
     shutdown_timeout_secs: Option<u64>,
@@ -80,6 +83,7 @@ async fn run() -> anyhow::Result<()> {
         log_filter: args.log_filter.or_else(|| std::env::var("RUST_LOG").ok().filter(|f| !f.is_empty())),
         log_format: args.log_format,
         shutdown_timeout_secs: args.shutdown_timeout_secs,
+        driver: args.driver,
         ..RawConfig::default()
     };
     let config = Config::resolve(file.overlay(flags))?;
@@ -101,7 +105,9 @@ async fn run() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(handle_signals(shutdown.clone(), filter, config_path));
     let socket = config.socket.clone();
-    let result = rvirtd::serve(listeners, config, shutdown).await;
+    let (sink, pump) = rvirtd::driver::events();
+    let driver = rvirtd::driver::open(&config, sink)?;
+    let result = rvirtd::serve(listeners, config, driver, pump, shutdown).await;
     let _ = std::fs::remove_file(&socket);
     if let Err(error) = &result {
         tracing::error!("{error:#}");

@@ -128,7 +128,7 @@ impl View {
             && let Some(holder) = self.by_id.get(&domain.id)
             && *holder != uuid
         {
-            return Err(Error::Driver(format!("domain id {} is already in use", domain.id)));
+            return Err(Error::driver(format!("domain id {} is already in use", domain.id)));
         }
         if let Some(old) = &old {
             self.unindex(old);
@@ -159,7 +159,7 @@ impl Registry {
             if view.domains.contains_key(&uuid) {
                 return Err(Error::UuidTaken { name: domain.name().to_owned(), uuid });
             }
-            view.apply(uuid, &Change { domain: Some(domain), started: false })?;
+            view.apply(uuid, &Change::update(domain))?;
         }
         Ok(Registry { current: RwLock::new(Arc::new(view)) })
     }
@@ -203,7 +203,7 @@ mod tests {
     fn started(mut domain: Domain, id: i32) -> Change {
         domain.state = DomainState::Running;
         domain.id = id;
-        Change { domain: Some(domain), started: true }
+        Change { domain: Some(domain), started: true, pending: false }
     }
 
     fn commit(registry: &Registry, uuid: Uuid, change: Change) -> Result<Committed> {
@@ -215,7 +215,7 @@ mod tests {
         let registry = Registry::new([], 0).unwrap();
         let a = domain("a");
         let uuid = a.uuid();
-        let defined = commit(&registry, uuid, Change { domain: Some(a.clone()), started: false }).unwrap();
+        let defined = commit(&registry, uuid, Change::update(a.clone())).unwrap();
         assert_eq!(defined.generation, 1);
         let before_start = registry.view();
         let run = commit(&registry, uuid, started(a.clone(), 1)).unwrap();
@@ -230,13 +230,13 @@ mod tests {
         // An id is held by one active domain at a time.
         let b = domain("b");
         assert!(commit(&registry, b.uuid(), started(b.clone(), 1)).is_err());
-        commit(&registry, uuid, Change { domain: None, started: false }).unwrap();
+        commit(&registry, uuid, Change::remove()).unwrap();
         assert_eq!(commit(&registry, b.uuid(), started(b, 1)).unwrap().domain.unwrap().id, 1);
         assert!(registry.view().by_name("a").is_none());
         // No generation passes the reserved ceiling.
         let generation = registry.view().generation;
         assert!(
-            registry.commit(uuid, &Change { domain: None, started: false }, generation).unwrap().is_none()
+            registry.commit(uuid, &Change::remove(), generation).unwrap().is_none()
         );
     }
 
@@ -244,7 +244,7 @@ mod tests {
     fn a_name_never_maps_to_two_uuids() {
         let registry = Registry::new([domain("a")], 5).unwrap();
         let imposter = domain("a");
-        let err = commit(&registry, imposter.uuid(), Change { domain: Some(imposter), started: false })
+        let err = commit(&registry, imposter.uuid(), Change::update(imposter))
             .unwrap_err();
         assert!(matches!(err, Error::NameTaken { .. }));
         assert_eq!((registry.view().generation, registry.view().len()), (5, 1));

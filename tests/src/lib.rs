@@ -5,8 +5,10 @@ pub mod crash;
 pub mod process;
 pub mod race;
 
-use rvirtd::{Listener, config::Config};
+use rvirtd::driver::{Driver, test::TestDriver};
+use rvirtd::{Listener, config::Config, config::DriverKind};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +21,8 @@ pub struct TestDaemon {
     pub uri: String,
     /// Its TCP URI, when it also serves on TCP.
     pub tcp_uri: Option<String>,
+    /// The test driver, to report what a hypervisor does on its own (`None` on another driver).
+    pub test_driver: Option<Arc<TestDriver>>,
     shutdown: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
     dir: TempDir,
@@ -56,9 +60,17 @@ pub async fn start_daemon_tcp() -> TestDaemon {
 
 async fn start(listeners: Vec<Listener>, config: Config, uri: String, dir: TempDir) -> TestDaemon {
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(rvirtd::serve(listeners, config, shutdown.clone()));
+    let (sink, pump) = rvirtd::driver::events();
+    let (driver, test_driver): (Arc<dyn Driver>, _) = match config.driver {
+        DriverKind::Test => {
+            let driver = Arc::new(TestDriver::new(sink));
+            (driver.clone(), Some(driver))
+        }
+        _ => (rvirtd::driver::open(&config, sink).expect("open the driver"), None),
+    };
+    let server = tokio::spawn(rvirtd::serve(listeners, config, driver, pump, shutdown.clone()));
     let client = rvirt::Connection::open(&uri).await.expect("connect to the test daemon");
-    TestDaemon { client, uri, tcp_uri: None, shutdown, server, dir }
+    TestDaemon { client, uri, tcp_uri: None, test_driver, shutdown, server, dir }
 }
 
 impl TestDaemon {

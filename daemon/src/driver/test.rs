@@ -1,15 +1,32 @@
 //! The `test` driver: like libvirt's `test:///default`, domains live in memory and every
-//! transition takes effect at once. No guest runs; there is nothing to fail.
+//! transition takes effect at once. No guest runs; there is nothing to fail. What a real
+//! hypervisor reports on its own, tests inject with `TestDriver::inject`, through the same event
+//! pump a real driver's events take.
 
-use super::Driver;
+use super::{Driver, DriverEvent, EventSink, Gone, Reattached, Runtime, Usage};
 use crate::domain::Domain;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::lifecycle::{Change, Op};
 use crate::xml::{DomainDef, ParseDefaults};
 
 /// The in-memory driver.
-#[derive(Debug, Default)]
-pub struct TestDriver;
+#[derive(Debug)]
+pub struct TestDriver {
+    events: EventSink,
+}
+
+impl TestDriver {
+    /// A test driver whose injected events go to `events`.
+    pub fn new(events: EventSink) -> Self {
+        TestDriver { events }
+    }
+
+    /// Reports `event` as if the hypervisor had made the change on its own (a guest powered
+    /// off, crashed). The daemon applies it asynchronously, as one generation.
+    pub async fn inject(&self, event: DriverEvent) -> Result<()> {
+        self.events.send(event).await.map_err(|_| Error::driver("the daemon's event pump has stopped"))
+    }
+}
 
 #[async_trait::async_trait]
 impl Driver for TestDriver {
@@ -27,17 +44,19 @@ impl Driver for TestDriver {
         "linux".to_owned()
     }
 
-    fn cpu_time_ns(&self, _domain: &Domain) -> u64 {
+    fn usage(&self, _domain: &Domain) -> Usage {
         // Differs from libvirt: its test driver reports the wall clock as CPU time; no guest runs
         // here, so rvirt reports none.
-        0
+        Usage::default()
     }
 
-    async fn execute(&self, _domain: &Domain, _op: &Op, _change: &Change) -> Result<()> {
-        Ok(())
+    async fn execute(&self, _domain: &Domain, _op: &Op, _change: &Change) -> Result<Option<Runtime>> {
+        Ok(None)
     }
 
-    async fn create(&self, _domain: &Domain) -> Result<()> {
-        Ok(())
+    async fn reattach(&self, domain: &Domain) -> std::result::Result<Reattached, Gone> {
+        // Differs from libvirt: its test driver keeps nothing across restarts; rvirt's keeps
+        // running domains running, as a real hypervisor's guests outlive the daemon.
+        Ok(Reattached { state: domain.state, reason: domain.reason, runtime: None })
     }
 }

@@ -412,14 +412,15 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainGetInfoResponse> {
         let domain = self.domain(&request.get_ref().uuid)?;
         let driver = self.domains.driver();
+        let usage = driver.usage(&domain);
         reply(v1::DomainGetInfoResponse {
             domain: Some(convert::handle(&domain)),
             state: convert::state(domain.state),
             reason: domain.reason,
             max_memory_kib: domain.def.memory_kib,
-            memory_kib: domain.def.current_memory_kib,
+            memory_kib: usage.memory_kib.unwrap_or(domain.def.current_memory_kib),
             vcpus: domain.def.vcpus,
-            cpu_time_ns: driver.cpu_time_ns(&domain),
+            cpu_time_ns: usage.cpu_time_ns,
             os_type: driver.os_type(&domain.def),
             persistent: domain.persistent,
             autostart: domain.autostart,

@@ -16,7 +16,9 @@ pub fn code(error: &Error) -> Code {
         | Error::OperationUnsupported(_)
         | Error::ConfigUnsupported(_)
         | Error::PageExpired(_)
-        | Error::StoreUnusable(_) => Code::FailedPrecondition,
+        | Error::StoreUnusable(_)
+        | Error::OperationFailed(_) => Code::FailedPrecondition,
+        Error::Timeout(_) => Code::DeadlineExceeded,
         Error::Persist { source, .. } if crate::error::is_out_of_space(source) => Code::ResourceExhausted,
         Error::Busy(_) => Code::ResourceExhausted,
         Error::Persist { .. } | Error::Driver(_) => Code::Internal,

@@ -165,8 +165,12 @@ pub(crate) fn status_text(domain: &Domain) -> String {
         domain.id,
         if domain.persistent { "yes" } else { "no" },
     );
+    let runtime = match &domain.runtime {
+        Some(runtime) => format!("<runtime>{}</runtime>\n", xml::escape(runtime)),
+        None => String::new(),
+    };
     match domain.is_active() {
-        true => format!("{head}>\n{}</domstatus>\n", domain.def.to_xml(Some(domain.id))),
+        true => format!("{head}>\n{runtime}{}</domstatus>\n", domain.def.to_xml(Some(domain.id))),
         // An inactive domain's definition is its config file.
         false => format!("{head}/>\n"),
     }
@@ -266,6 +270,8 @@ pub(crate) struct Status {
     pub state: DomainState,
     pub reason: i32,
     pub persistent: bool,
+    /// The driver's record of the running guest.
+    pub runtime: Option<crate::driver::Runtime>,
 }
 
 pub(crate) fn parse_status(text: &str, uuid: Uuid, defaults: &ParseDefaults) -> Result<Status, String> {
@@ -289,6 +295,10 @@ pub(crate) fn parse_status(text: &str, uuid: Uuid, defaults: &ParseDefaults) -> 
         state,
         reason: number("reason")?,
         persistent: root.attribute("persistent") == Some("yes"),
+        runtime: root
+            .children()
+            .find(|n| n.has_tag_name("runtime"))
+            .map(|n| n.text().unwrap_or("").into()),
     })
 }
 

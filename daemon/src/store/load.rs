@@ -88,6 +88,7 @@ impl Store {
                     domain.id = status.id;
                     domain.state = status.state;
                     domain.reason = status.reason;
+                    domain.runtime = status.runtime;
                     domain.next_def = persistent_def.filter(|def| **def != *domain.def);
                     domains.insert(uuid, domain);
                 }

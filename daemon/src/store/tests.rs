@@ -25,7 +25,7 @@ fn def(name: &str) -> DomainDef {
 
 /// Applies `op` and records it, returning the new domain.
 fn step(store: &Store, domain: &Domain, op: Op, id: i32) -> Domain {
-    let mut next = lifecycle::apply(domain, &op).unwrap().domain.unwrap();
+    let mut next = lifecycle::apply(domain, &op, lifecycle::Settles::AtOnce).unwrap().domain.unwrap();
     if next.is_active() || next.state == DomainState::Running {
         next.id = if domain.is_active() { domain.id } else { id };
     }
@@ -123,7 +123,7 @@ fn an_interrupted_multi_file_change_is_finished_from_the_journal() {
     a = step(&store, &a, Op::Start, 1);
     // Managed save touches the status file and the save image: write only the journal, as
     // if the daemon died right after it.
-    let saved = lifecycle::apply(&a, &Op::ManagedSave).unwrap().domain.unwrap();
+    let saved = lifecycle::apply(&a, &Op::ManagedSave, lifecycle::Settles::AtOnce).unwrap().domain.unwrap();
     let ops = diff(a.uuid(), Some(&a), Some(&saved));
     assert_eq!(ops.len(), 2);
     write_atomic(&RealFs, &state.join("journal"), "1-00000000.xml", journal_text(&ops).as_bytes()).unwrap();
@@ -151,7 +151,7 @@ fn a_name_too_long_for_a_file_is_refused_before_anything_is_written() {
     store.record(a.uuid(), None, Some(&a)).unwrap();
     let name = "%".repeat(200);
     let op = Op::SnapshotCreate(MomentDef { name: Some(name.clone()), description: String::new() }, 0, 1);
-    let error = lifecycle::apply(&a, &op).unwrap_err();
+    let error = lifecycle::apply(&a, &op, lifecycle::Settles::AtOnce).unwrap_err();
     assert!(matches!(error, Error::InvalidArg(_)), "{error}");
     assert!(error.to_string().contains("NAME_MAX"), "{error}");
     assert_eq!(crate::grpc::status::code(&error), tonic::Code::InvalidArgument);
@@ -268,7 +268,7 @@ fn a_failed_undo_refuses_every_later_change() {
     let a = Domain::new(Arc::new(def("a")), true);
     store.record(a.uuid(), None, Some(&a)).unwrap();
     let started = step(&store, &a, Op::Start, 1);
-    let saved = lifecycle::apply(&started, &Op::ManagedSave).unwrap().domain.unwrap();
+    let saved = lifecycle::apply(&started, &Op::ManagedSave, lifecycle::Settles::AtOnce).unwrap().domain.unwrap();
     // 2 identity checks, 4 for the journal entry, the status write fails at its fsync (op 8);
     // its temp file is removed (9); the undo fails at its first operation (10).
     fs.fail_in(8, libc::EIO);
