@@ -1,5 +1,7 @@
 //! rvirsh, a virsh-compatible command-line tool for rvirtd: `rvirsh [-c URI] [-q] COMMAND
-//! [ARGS...]` or `rvirsh -c URI "cmd1 args; cmd2 args"`. The commands live in `src/rvirsh/`.
+//! [ARGS...]`, `rvirsh -c URI "cmd1 args; cmd2 args"`, or `rvirsh [-c URI]` alone, which reads
+//! commands from standard input (an interactive shell on a terminal). The commands live in
+//! `src/rvirsh/`.
 
 #[path = "../rvirsh/mod.rs"]
 mod rvirsh;

@@ -2,9 +2,16 @@
 //!
 //! This module holds the global options (`-c URI`, `-q`), the command table, the dispatch loop
 //! (virsh's `vshCommandRun`: every command is followed by an empty line unless quiet, a failed
-//! command reports `error: ...` lines and the next one still runs, the exit status is the last
-//! command's) and the domain lookup every command shares (`virshLookupDomainBy`). The commands
-//! live in one module per group; `parser` reads the command line, `table` lays out tables.
+//! command reports `error: ...` lines and the next one still runs, `quit`/`exit` end the run,
+//! the exit status is the last command's), the connection the commands share and the domain
+//! lookup every command shares (`virshLookupDomainBy`). The commands live in one module per
+//! group; `parser` reads the command line, `table` lays out tables, `shell` reads commands
+//! from standard input when none is given, `help` has `help`, `quit` and `exit`.
+//!
+//! As in virsh, a connection named with `-c` is opened before any command runs and rvirsh
+//! stops if it cannot be; the default one (`$RVIRT_DEFAULT_URI`, else the default socket) is
+//! opened by the first command that needs it, and while it cannot be, each such command fails
+//! on its own (`help` needs none).
 //!
 //! Output on stdout is byte-for-byte virsh 9.0's. Deliberate differences:
 //! - Error texts on stderr differ (rvirt's errors name more precise kinds); the `error: ` prefix,
@@ -15,20 +22,26 @@
 //!   no security driver. `CPU time:` is the daemon's figure.
 //! - `dompmsuspend`/`dompmwakeup` work (as with the QEMU driver) where libvirt's test driver
 //!   answers "not supported".
+//! - `help` lists only the commands rvirsh has, and `help COMMAND` prints no DESCRIPTION or
+//!   OPTIONS section.
+//! - Commands piped to rvirsh print no banner, prompt or echo (see `shell`); on a terminal the
+//!   prompt ends with `$` unless root.
 //! - Text is always taken as UTF-8, as virsh does in a UTF-8 locale (in the plain C locale
 //!   virsh's tables escape every non-ASCII byte).
 
 mod checkpoint;
+mod help;
 mod info;
 mod lifecycle;
 mod list;
 mod moment;
 mod parser;
+mod shell;
 mod snapshot;
 mod table;
-mod zone;
 
 use anyhow::Context as _;
+use help::Flow;
 use parser::{CmdDef, Command, Group};
 use rvirt::{Connection, Domain};
 use std::io::Write as _;
@@ -130,20 +143,89 @@ fn parse_c_int(text: &str) -> Option<i32> {
 }
 
 /// Every command rvirsh knows, by group.
-fn find_command(name: &str) -> Option<&'static CmdDef> {
-    [list::COMMANDS, lifecycle::COMMANDS, info::COMMANDS, snapshot::COMMANDS, checkpoint::COMMANDS]
-        .into_iter()
-        .flatten()
-        .find(|def| def.name == name)
+fn all_commands() -> impl Iterator<Item = &'static CmdDef> {
+    [
+        list::COMMANDS,
+        lifecycle::COMMANDS,
+        info::COMMANDS,
+        snapshot::COMMANDS,
+        checkpoint::COMMANDS,
+        help::COMMANDS,
+    ]
+    .into_iter()
+    .flatten()
 }
 
-async fn run_command(session: &Session, command: &Command) -> anyhow::Result<()> {
-    match command.def.group {
-        Group::List => list::run(session, command).await,
-        Group::Lifecycle => lifecycle::run(session, command).await,
-        Group::Info => info::run(session, command).await,
-        Group::Snapshot => snapshot::run(session, command).await,
-        Group::Checkpoint => checkpoint::run(session, command).await,
+/// The command of this name.
+fn find_command(name: &str) -> Option<&'static CmdDef> {
+    all_commands().find(|def| def.name == name)
+}
+
+/// Runs commands, and holds the connection they share (virsh's `virshConnectionHandler`).
+#[derive(Debug)]
+pub(crate) struct Runner {
+    /// The daemon's URI.
+    uri: String,
+    /// `-q`.
+    quiet: bool,
+    /// The connection, once open; a failed attempt leaves `None` and the next command retries.
+    session: Option<Session>,
+}
+
+impl Runner {
+    /// The open connection, opened now if need be.
+    async fn session(&mut self) -> anyhow::Result<&Session> {
+        let session = match self.session.take() {
+            Some(session) => session,
+            None => {
+                let conn =
+                    Connection::open(&self.uri).await.context("failed to connect to the hypervisor")?;
+                Session { conn, out: self.printer() }
+            }
+        };
+        Ok(self.session.insert(session))
+    }
+
+    fn printer(&self) -> Printer {
+        Printer { quiet: self.quiet }
+    }
+
+    /// Runs one command; only those that need the daemon open the connection.
+    async fn run_command(&mut self, command: &Command) -> anyhow::Result<Flow> {
+        match command.def.group {
+            Group::Shell => help::run(&self.printer(), command),
+            Group::List => list::run(self.session().await?, command).await.map(|()| Flow::Next),
+            Group::Lifecycle => lifecycle::run(self.session().await?, command).await.map(|()| Flow::Next),
+            Group::Info => info::run(self.session().await?, command).await.map(|()| Flow::Next),
+            Group::Snapshot => snapshot::run(self.session().await?, command).await.map(|()| Flow::Next),
+            Group::Checkpoint => checkpoint::run(self.session().await?, command).await.map(|()| Flow::Next),
+        }
+    }
+
+    /// Runs parsed commands in order, as `vshCommandRun`: a failure is reported and the next
+    /// command still runs; each command but `quit`/`exit` is followed by an empty line unless
+    /// quiet; `quit`/`exit` stop the run. Returns whether the last command that ran succeeded,
+    /// and whether `quit`/`exit` stopped the run.
+    pub(crate) async fn run_commands(&mut self, commands: &[Command]) -> (bool, Flow) {
+        let mut last_ok = true;
+        for command in commands {
+            let flow = match self.run_command(command).await {
+                Ok(flow) => {
+                    last_ok = true;
+                    flow
+                }
+                Err(error) => {
+                    report(&error);
+                    last_ok = false;
+                    Flow::Next
+                }
+            };
+            if flow == Flow::Quit {
+                return (last_ok, Flow::Quit);
+            }
+            self.printer().extra("\n");
+        }
+        (last_ok, Flow::Next)
     }
 }
 
@@ -160,6 +242,7 @@ pub(crate) fn report(error: &anyhow::Error) {
 const USAGE: &str = "\
 Usage: rvirsh [-c URI] [-q] COMMAND [ARGS...]
        rvirsh [-c URI] [-q] \"COMMAND [ARGS...]; COMMAND [ARGS...]...\"
+       rvirsh [-c URI] [-q]    (commands from standard input, one line at a time)
 
   -c, --connect URI   rvirtd to talk to (unix:///path or tcp://host:port);
                       default $RVIRT_DEFAULT_URI, else the default socket
@@ -171,7 +254,7 @@ Commands (virsh's names, options and output): list, define, create, start, shutd
 destroy, suspend, resume, undefine, managedsave, managedsave-remove, autostart,
 dompmsuspend, dompmwakeup, dominfo, domstate, domid, domname, domuuid, dumpxml,
 snapshot-create-as, snapshot-list, snapshot-delete, checkpoint-create-as,
-checkpoint-list, checkpoint-delete.
+checkpoint-list, checkpoint-delete; help, quit, exit.
 ";
 
 /// The global options.
@@ -259,30 +342,31 @@ pub(crate) async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         println!("{}", env!("CARGO_PKG_VERSION"));
         return Ok(ExitCode::SUCCESS);
     }
+    // As virsh: a command given as arguments is parsed whole before anything connects or runs.
     let commands = match rest {
-        [] => anyhow::bail!("rvirsh has no interactive mode: give a command (see --help)"),
-        [single] => parser::parse_string(single, find_command),
-        several => parser::parse_argv(several, find_command),
+        [] => None,
+        [single] => Some(parser::parse_string(single, find_command)),
+        several => Some(parser::parse_argv(several, find_command)),
     }
+    .transpose()
     .map_err(anyhow::Error::msg)?;
 
+    let named = global.uri.is_some();
     let uri = global.uri.unwrap_or_else(Connection::default_uri);
-    let conn = Connection::open(&uri).await.context("failed to connect to the hypervisor")?;
-    let session = Session { conn, out: Printer { quiet: global.quiet } };
-
-    let mut last_ok = true;
-    for command in &commands {
-        last_ok = match run_command(&session, command).await {
-            Ok(()) => true,
-            Err(error) => {
-                report(&error);
-                false
-            }
-        };
-        session.out.extra("\n");
+    let mut runner = Runner { uri, quiet: global.quiet, session: None };
+    if named {
+        // As virsh: a connection named with -c opens before any command runs or is read.
+        runner.session().await?;
     }
+    let code = match commands {
+        Some(commands) => {
+            let (last_ok, _) = runner.run_commands(&commands).await;
+            if last_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        None => shell::run(&mut runner, global.quiet).await?,
+    };
     let _ = std::io::stdout().lock().flush();
-    Ok(if last_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(code)
 }
 
 #[cfg(test)]
@@ -319,9 +403,7 @@ mod tests {
 
     #[test]
     fn every_command_has_a_unique_name_and_valid_options() {
-        let groups =
-            [list::COMMANDS, lifecycle::COMMANDS, info::COMMANDS, snapshot::COMMANDS, checkpoint::COMMANDS];
-        let all: Vec<&CmdDef> = groups.into_iter().flatten().collect();
+        let all: Vec<&CmdDef> = all_commands().collect();
         for def in &all {
             assert_eq!(all.iter().filter(|other| other.name == def.name).count(), 1, "{}", def.name);
             assert!(std::ptr::eq(find_command(def.name).unwrap(), *def));

@@ -73,6 +73,8 @@ pub(crate) enum Group {
     Snapshot,
     /// checkpoint-*.
     Checkpoint,
+    /// help, quit, exit: virsh's "Virsh itself" group, which needs no connection.
+    Shell,
 }
 
 /// A command: its virsh name, options in virsh's declaration order (which decides where bare
