@@ -68,6 +68,8 @@ pub mod reason {
     pub const UNKNOWN: i32 = 0;
     /// VIR_DOMAIN_RUNNING_BOOTED.
     pub const RUNNING_BOOTED: i32 = 1;
+    /// VIR_DOMAIN_RUNNING_RESTORED.
+    pub const RUNNING_RESTORED: i32 = 3;
     /// VIR_DOMAIN_RUNNING_UNPAUSED.
     pub const RUNNING_UNPAUSED: i32 = 5;
     /// VIR_DOMAIN_RUNNING_WAKEUP.
@@ -78,6 +80,8 @@ pub mod reason {
     pub const SHUTOFF_SHUTDOWN: i32 = 1;
     /// VIR_DOMAIN_SHUTOFF_DESTROYED.
     pub const SHUTOFF_DESTROYED: i32 = 2;
+    /// VIR_DOMAIN_SHUTOFF_CRASHED.
+    pub const SHUTOFF_CRASHED: i32 = 3;
     /// VIR_DOMAIN_SHUTOFF_SAVED.
     pub const SHUTOFF_SAVED: i32 = 5;
     /// VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT.

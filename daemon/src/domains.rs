@@ -229,24 +229,40 @@ impl Domains {
 
     /// At start: every domain recorded as active is found again by the driver and recorded as
     /// the driver finds it (the same, another state, or shut off if its guest is gone); then the
-    /// driver removes what starts in flight at the crash left behind.
+    /// driver removes what starts in flight at the crash left behind. Guests are looked for all
+    /// at once, so one hung QEMU costs its own timeout, not everyone's.
     pub async fn reattach(self: &Arc<Self>) {
         let active: Vec<Arc<Domain>> = self.view().iter().filter(|d| d.is_active()).cloned().collect();
-        let mut running = Vec::new();
+        let mut lookups = tokio::task::JoinSet::new();
         for domain in active {
+            let driver = self.driver.clone();
+            lookups.spawn(async move {
+                let found = driver.reattach(&domain).await;
+                (domain, found)
+            });
+        }
+        let mut running = Vec::new();
+        while let Some(joined) = lookups.join_next().await {
+            let Ok((domain, found)) = joined else { continue };
             let uuid = domain.uuid();
-            let change = match self.driver.reattach(&domain).await {
+            let change = match found {
                 Ok(found) => {
                     running.push(uuid);
                     let mut next = (*domain).clone();
                     (next.state, next.reason, next.runtime) = (found.state, found.reason, found.runtime);
                     tracing::info!(domain.name = domain.name(), domain.id = domain.id, state = %next.state, "re-attached");
-                    if next == *domain { continue }
+                    if next == *domain {
+                        continue;
+                    }
                     Change::update(next)
                 }
                 Err(gone) => {
-                    tracing::warn!(domain.name = domain.name(), domain.id = domain.id, reason = gone.reason,
-                        "the guest ended while rvirtd was down");
+                    tracing::warn!(
+                        domain.name = domain.name(),
+                        domain.id = domain.id,
+                        reason = gone.reason,
+                        "the guest ended while rvirtd was down"
+                    );
                     match lifecycle::observed(&domain, domain.id, gone.state, gone.reason) {
                         Some(change) => change,
                         None => continue,
@@ -370,13 +386,21 @@ impl Domains {
         }
         self.counters.reserve_generations(&self.store, view.generation + 1)?;
         if let Some(op) = op {
-            let runtime = match (&old, &change.domain) {
+            let outcome = match (&old, &change.domain) {
                 (Some(old), _) => self.driver.execute(old, op, &change).await?,
                 (None, Some(new)) => self.driver.execute(new, op, &change).await?,
-                (None, None) => None,
+                (None, None) => Default::default(),
             };
-            if let (Some(runtime), Some(domain)) = (runtime, &mut change.domain) {
-                domain.runtime = Some(runtime);
+            if let Some(domain) = &mut change.domain {
+                if outcome.runtime.is_some() {
+                    domain.runtime = outcome.runtime;
+                }
+                if let Some((state, why)) = outcome.state
+                    && domain.is_active()
+                    && state != crate::domain::DomainState::Shutoff
+                {
+                    (domain.state, domain.reason) = (state, why);
+                }
             }
         }
         // Recording and committing have no await between them, so a cancelled call can never
@@ -462,7 +486,8 @@ mod tests {
         domains.operate(uuid, Op::Start).await.unwrap();
         let id = domains.operate(uuid, Op::Suspend).await.unwrap().domain.unwrap().id;
         // About an earlier run: nothing changes, no generation.
-        let stale = DriverEvent { uuid, id: id + 1, state: DomainState::Shutoff, reason: reason::SHUTOFF_SHUTDOWN };
+        let stale =
+            DriverEvent { uuid, id: id + 1, state: DomainState::Shutoff, reason: reason::SHUTOFF_SHUTDOWN };
         assert_eq!(domains.apply_event(stale).await.unwrap().generation, 3);
         let event = DriverEvent { uuid, id, state: DomainState::Shutoff, reason: reason::SHUTOFF_SHUTDOWN };
         let committed = domains.apply_event(event.clone()).await.unwrap();
@@ -479,7 +504,11 @@ mod tests {
         let (transient, id) = (started.uuid(), started.id);
         let crashed = DriverEvent { uuid: transient, id, state: DomainState::Crashed, reason: 1 };
         let domain = domains.apply_event(crashed).await.unwrap().domain.unwrap();
-        assert_eq!((domain.state, domain.id), (DomainState::Crashed, id), "crashed and preserved stays active");
+        assert_eq!(
+            (domain.state, domain.id),
+            (DomainState::Crashed, id),
+            "crashed and preserved stays active"
+        );
         let gone = DriverEvent { uuid: transient, id, ..event };
         assert!(domains.apply_event(gone).await.unwrap().domain.is_none());
         assert!(matches!(domains.get(transient), Err(Error::NoDomain(_))));

@@ -38,6 +38,10 @@ pub enum Error {
     /// VIR_ERR_NO_DOMAIN_CHECKPOINT.
     #[error("domain checkpoint not found: no domain checkpoint with matching name '{0}'")]
     NoCheckpoint(String),
+    /// VIR_ERR_NO_DOMAIN_SNAPSHOT for a snapshot asked for by its relation, not its name: the
+    /// domain has no current snapshot, a root snapshot has no parent. Carries libvirt's wording.
+    #[error("domain snapshot not found: {0}")]
+    NoRelatedSnapshot(String),
     /// Name or UUID already taken by another domain (libvirt reports VIR_ERR_OPERATION_FAILED).
     #[error("domain '{name}' already exists with uuid {uuid}")]
     NameTaken {
@@ -86,6 +90,10 @@ pub enum Error {
     /// VIR_ERR_CONFIG_UNSUPPORTED: the domain's definition lacks what the operation needs.
     #[error("unsupported configuration: {0}")]
     ConfigUnsupported(String),
+    /// VIR_ERR_CONFIG_UNSUPPORTED at define time: the definition asks for what this driver
+    /// cannot honour (an element, a device kind); refused as a bad argument, never ignored.
+    #[error("unsupported configuration: {0}")]
+    DefUnsupported(String),
     /// A page token whose snapshot is no longer retained: the listing must start again.
     #[error("page token expired: {0}")]
     PageExpired(String),
@@ -128,14 +136,14 @@ impl Error {
     pub fn libvirt_name(&self) -> &'static str {
         match self {
             Error::NoDomain(_) => "VIR_ERR_NO_DOMAIN",
-            Error::NoSnapshot(_) => "VIR_ERR_NO_DOMAIN_SNAPSHOT",
+            Error::NoSnapshot(_) | Error::NoRelatedSnapshot(_) => "VIR_ERR_NO_DOMAIN_SNAPSHOT",
             Error::NoCheckpoint(_) => "VIR_ERR_NO_DOMAIN_CHECKPOINT",
             Error::NameTaken { .. } | Error::UuidTaken { .. } | Error::MomentExists(_) => "VIR_ERR_DOM_EXIST",
             Error::InvalidArg(_) | Error::UnsupportedFlags { .. } => "VIR_ERR_INVALID_ARG",
             Error::Xml(_) => "VIR_ERR_XML_ERROR",
             Error::OperationInvalid { .. } | Error::PageExpired(_) => "VIR_ERR_OPERATION_INVALID",
             Error::OperationUnsupported(_) => "VIR_ERR_OPERATION_UNSUPPORTED",
-            Error::ConfigUnsupported(_) => "VIR_ERR_CONFIG_UNSUPPORTED",
+            Error::ConfigUnsupported(_) | Error::DefUnsupported(_) => "VIR_ERR_CONFIG_UNSUPPORTED",
             Error::Persist { .. } => "VIR_ERR_SYSTEM_ERROR",
             Error::StoreUnusable(_) => "VIR_ERR_OPERATION_FAILED",
             Error::Busy(_) => "VIR_ERR_RESOURCE_BUSY",

@@ -183,7 +183,9 @@ async fn pump_events(domains: Arc<Domains>, mut events: driver::EventPump, shutd
                     let _ = previous.await;
                 }
                 match domains.apply_event(event.clone()).await {
-                    Ok(committed) => tracing::debug!(?event, generation = committed.generation, "event applied"),
+                    Ok(committed) => {
+                        tracing::debug!(?event, generation = committed.generation, "event applied")
+                    }
                     Err(error) => tracing::warn!(?event, %error, "event not applied"),
                 }
             }),

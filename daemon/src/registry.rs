@@ -235,17 +235,14 @@ mod tests {
         assert!(registry.view().by_name("a").is_none());
         // No generation passes the reserved ceiling.
         let generation = registry.view().generation;
-        assert!(
-            registry.commit(uuid, &Change::remove(), generation).unwrap().is_none()
-        );
+        assert!(registry.commit(uuid, &Change::remove(), generation).unwrap().is_none());
     }
 
     #[test]
     fn a_name_never_maps_to_two_uuids() {
         let registry = Registry::new([domain("a")], 5).unwrap();
         let imposter = domain("a");
-        let err = commit(&registry, imposter.uuid(), Change::update(imposter))
-            .unwrap_err();
+        let err = commit(&registry, imposter.uuid(), Change::update(imposter)).unwrap_err();
         assert!(matches!(err, Error::NameTaken { .. }));
         assert_eq!((registry.view().generation, registry.view().len()), (5, 1));
     }

@@ -17,6 +17,8 @@ mod limits;
 mod listing;
 /// Paged ListAllDomains: one snapshot across pages, tokens bound and checked.
 mod paging;
+/// The qemu driver on real guests.
+mod qemu;
 /// The race harness, bounded: legacy anomalies vs atomic listings replayed exactly.
 mod race;
 /// The real rvirtd process: restart, reboot, the state folder lock, signals, health, reflection.

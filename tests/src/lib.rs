@@ -3,6 +3,7 @@
 
 pub mod crash;
 pub mod process;
+pub mod qemu;
 pub mod race;
 
 use rvirtd::driver::{Driver, test::TestDriver};

@@ -79,8 +79,8 @@ when RSS passes the budget, threads reach 64, or the well-behaved p99 reaches 50
   --json FILE         also write the report as JSON",
         "test" => "usage: cargo xtask test [-- CARGO_TEST_ARGS]
 
-Installs what the tests need when it is missing (Debian's libvirt-clients for virsh and
-python3-grpcio; needs root and apt-get, and says so otherwise), then runs
+Installs what the tests need when it is missing (Debian's libvirt-clients for virsh,
+python3-grpcio and qemu-system-x86; needs root and apt-get, and says so otherwise), then runs
 `cargo test --workspace` with CARGO_TEST_ARGS appended.",
         "tidy" => "usage: cargo xtask tidy
 

@@ -28,6 +28,11 @@ const NEEDS: &[Need] = &[
         },
         why: "Python grpcio, a grpc-core client for tests/it/grpc_clients.rs",
     },
+    Need {
+        package: "qemu-system-x86",
+        present: || Path::new("/usr/bin/qemu-system-x86_64").exists(),
+        why: "QEMU, for the qemu driver's tests (tests/it/qemu.rs and daemon/src/driver/qemu), which fail without it",
+    },
 ];
 
 pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {

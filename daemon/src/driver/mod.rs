@@ -47,9 +47,8 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
 
     /// Carries out `op` on `domain` (as it is before; for CreateXML the new domain, not yet in
     /// the registry), which the lifecycle table allowed and which leaves `change` behind once
-    /// this returns Ok. Returns the runtime record of a domain this started (see `Runtime`). An
-    /// error leaves the guest as it was.
-    async fn execute(&self, domain: &Domain, op: &Op, change: &Change) -> Result<Option<Runtime>>;
+    /// this returns Ok, as amended by the `Outcome`. An error leaves the guest as it was.
+    async fn execute(&self, domain: &Domain, op: &Op, change: &Change) -> Result<Outcome>;
 
     /// At daemon start, for a domain the state folder records as active: finds its guest again
     /// and resumes watching it. `Err` when the guest is gone (the state it is to be recorded in).
@@ -59,6 +58,16 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     /// left behind (a guest the daemon was starting when it died). `active` is every domain
     /// recorded as running.
     async fn sweep(&self, _active: &[Uuid]) {}
+}
+
+/// What a driver learned carrying out an operation, beyond what the lifecycle table decided.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// The runtime record of a guest this started.
+    pub runtime: Option<Runtime>,
+    /// The state and reason the guest is really in, where only the hypervisor knew (a guest
+    /// restored from an image saved paused stays paused).
+    pub state: Option<(DomainState, i32)>,
 }
 
 /// A running domain's driver-owned record (for QEMU: pid, process start time, monitor socket),
@@ -124,6 +133,6 @@ pub fn events() -> (EventSink, EventPump) {
 pub fn open(config: &Config, events: EventSink) -> anyhow::Result<Arc<dyn Driver>> {
     Ok(match config.driver {
         DriverKind::Test => Arc::new(test::TestDriver::new(events)),
-        DriverKind::Qemu => { let _ = qemu::QemuDriver::open(config, events)?; unreachable!() }
+        DriverKind::Qemu => Arc::new(qemu::QemuDriver::open(config, events)?),
     })
 }

@@ -3,7 +3,7 @@
 //! hypervisor reports on its own, tests inject with `TestDriver::inject`, through the same event
 //! pump a real driver's events take.
 
-use super::{Driver, DriverEvent, EventSink, Gone, Reattached, Runtime, Usage};
+use super::{Driver, DriverEvent, EventSink, Gone, Outcome, Reattached, Usage};
 use crate::domain::Domain;
 use crate::error::{Error, Result};
 use crate::lifecycle::{Change, Op};
@@ -50,8 +50,8 @@ impl Driver for TestDriver {
         Usage::default()
     }
 
-    async fn execute(&self, _domain: &Domain, _op: &Op, _change: &Change) -> Result<Option<Runtime>> {
-        Ok(None)
+    async fn execute(&self, _domain: &Domain, _op: &Op, _change: &Change) -> Result<Outcome> {
+        Ok(Outcome::default())
     }
 
     async fn reattach(&self, domain: &Domain) -> std::result::Result<Reattached, Gone> {

@@ -11,7 +11,9 @@ pub fn code(error: &Error) -> Code {
     match error {
         Error::NoDomain(_) | Error::NoSnapshot(_) | Error::NoCheckpoint(_) => Code::NotFound,
         Error::NameTaken { .. } | Error::UuidTaken { .. } | Error::MomentExists(_) => Code::AlreadyExists,
-        Error::InvalidArg(_) | Error::UnsupportedFlags { .. } | Error::Xml(_) => Code::InvalidArgument,
+        Error::InvalidArg(_) | Error::UnsupportedFlags { .. } | Error::Xml(_) | Error::DefUnsupported(_) => {
+            Code::InvalidArgument
+        }
         Error::OperationInvalid { .. }
         | Error::OperationUnsupported(_)
         | Error::ConfigUnsupported(_)
@@ -21,6 +23,7 @@ pub fn code(error: &Error) -> Code {
         Error::Timeout(_) => Code::DeadlineExceeded,
         Error::Persist { source, .. } if crate::error::is_out_of_space(source) => Code::ResourceExhausted,
         Error::Busy(_) => Code::ResourceExhausted,
+        Error::NoRelatedSnapshot(_) => Code::NotFound,
         Error::Persist { .. } | Error::Driver(_) => Code::Internal,
     }
 }

@@ -295,10 +295,7 @@ pub(crate) fn parse_status(text: &str, uuid: Uuid, defaults: &ParseDefaults) -> 
         state,
         reason: number("reason")?,
         persistent: root.attribute("persistent") == Some("yes"),
-        runtime: root
-            .children()
-            .find(|n| n.has_tag_name("runtime"))
-            .map(|n| n.text().unwrap_or("").into()),
+        runtime: root.children().find(|n| n.has_tag_name("runtime")).map(|n| n.text().unwrap_or("").into()),
     })
 }
 

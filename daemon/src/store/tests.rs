@@ -268,7 +268,8 @@ fn a_failed_undo_refuses_every_later_change() {
     let a = Domain::new(Arc::new(def("a")), true);
     store.record(a.uuid(), None, Some(&a)).unwrap();
     let started = step(&store, &a, Op::Start, 1);
-    let saved = lifecycle::apply(&started, &Op::ManagedSave, lifecycle::Settles::AtOnce).unwrap().domain.unwrap();
+    let saved =
+        lifecycle::apply(&started, &Op::ManagedSave, lifecycle::Settles::AtOnce).unwrap().domain.unwrap();
     // 2 identity checks, 4 for the journal entry, the status write fails at its fsync (op 8);
     // its temp file is removed (9); the undo fails at its first operation (10).
     fs.fail_in(8, libc::EIO);
