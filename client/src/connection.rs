@@ -2,7 +2,9 @@
 //! `Domain`, a handle with one method per domain-level RPC.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::flags::{ListFlags, MomentDeleteFlags, UndefineFlags};
+use crate::flags::{
+    ListFlags, MomentDeleteFlags, RebootFlags, SnapshotListFlags, SnapshotRevertFlags, UndefineFlags,
+};
 use crate::types::{self, Change, Checkpoint, DomainId, DomainInfo, DomainState, Listing, Snapshot};
 use hyper_util::rt::TokioIo;
 use rvirt_proto::v1::{self, domain_service_client::DomainServiceClient};
@@ -230,6 +232,19 @@ impl Domain {
         types::change(self.rpc().domain_shutdown(request).await?.into_inner())
     }
 
+    /// virDomainReboot.
+    pub async fn reboot(&self, flags: RebootFlags) -> Result<Change> {
+        let request = v1::DomainRebootRequest { uuid: self.uuid(), flags: flags.bits() };
+        types::change(self.rpc().domain_reboot(request).await?.into_inner())
+    }
+
+    /// virDomainReset. Nothing changes on the daemon's side: the answer carries the current
+    /// generation and the domain as it is.
+    pub async fn reset(&self) -> Result<Change> {
+        let request = v1::DomainResetRequest { uuid: self.uuid(), flags: 0 };
+        types::change(self.rpc().domain_reset(request).await?.into_inner())
+    }
+
     /// virDomainDestroy.
     pub async fn destroy(&self) -> Result<Change> {
         let request = v1::DomainDestroyRequest { uuid: self.uuid(), flags: 0 };
@@ -335,16 +350,108 @@ impl Domain {
         types::change(self.rpc().domain_snapshot_create_xml(request).await?.into_inner())
     }
 
-    /// virDomainListAllSnapshots, in creation order.
+    /// virDomainListAllSnapshots without flags: every snapshot, in creation order.
     pub async fn list_all_snapshots(&self) -> Result<Vec<Snapshot>> {
-        let request = v1::DomainListAllSnapshotsRequest { uuid: self.uuid(), flags: 0 };
+        self.list_all_snapshots_with(SnapshotListFlags::empty()).await
+    }
+
+    /// virDomainListAllSnapshots: the snapshots `flags` select, in creation order (parents
+    /// first, depth first, with TOPOLOGICAL).
+    pub async fn list_all_snapshots_with(&self, flags: SnapshotListFlags) -> Result<Vec<Snapshot>> {
+        let request = v1::DomainListAllSnapshotsRequest { uuid: self.uuid(), flags: flags.bits() };
         Ok(self.rpc().domain_list_all_snapshots(request).await?.into_inner().snapshots)
     }
 
-    /// virDomainSnapshotNum.
+    /// virDomainSnapshotNum without flags.
     pub async fn snapshot_num(&self) -> Result<u32> {
-        let request = v1::DomainSnapshotNumRequest { uuid: self.uuid(), flags: 0 };
+        self.snapshot_num_with(SnapshotListFlags::empty()).await
+    }
+
+    /// virDomainSnapshotNum: how many snapshots `flags` select.
+    pub async fn snapshot_num_with(&self, flags: SnapshotListFlags) -> Result<u32> {
+        let request = v1::DomainSnapshotNumRequest { uuid: self.uuid(), flags: flags.bits() };
         Ok(self.rpc().domain_snapshot_num(request).await?.into_inner().count)
+    }
+
+    /// virDomainRevertToSnapshot.
+    pub async fn revert_to_snapshot(&self, name: &str, flags: SnapshotRevertFlags) -> Result<Change> {
+        let request = v1::DomainRevertToSnapshotRequest {
+            uuid: self.uuid(),
+            name: name.to_owned(),
+            flags: flags.bits(),
+        };
+        types::change(self.rpc().domain_revert_to_snapshot(request).await?.into_inner())
+    }
+
+    /// virDomainSnapshotLookupByName.
+    pub async fn snapshot_lookup_by_name(&self, name: &str) -> Result<Snapshot> {
+        let request =
+            v1::DomainSnapshotLookupByNameRequest { uuid: self.uuid(), name: name.to_owned(), flags: 0 };
+        types::snapshot(self.rpc().domain_snapshot_lookup_by_name(request).await?.into_inner().snapshot)
+    }
+
+    /// virDomainSnapshotCurrent: `ErrorKind::NoSnapshot` when there is none.
+    pub async fn snapshot_current(&self) -> Result<Snapshot> {
+        let request = v1::DomainSnapshotCurrentRequest { uuid: self.uuid(), flags: 0 };
+        types::snapshot(self.rpc().domain_snapshot_current(request).await?.into_inner().snapshot)
+    }
+
+    /// virDomainHasCurrentSnapshot.
+    pub async fn has_current_snapshot(&self) -> Result<bool> {
+        let request = v1::DomainHasCurrentSnapshotRequest { uuid: self.uuid(), flags: 0 };
+        Ok(self.rpc().domain_has_current_snapshot(request).await?.into_inner().has_current_snapshot)
+    }
+
+    /// virDomainSnapshotGetXMLDesc (flags: `flags::SNAPSHOT_XML_SECURE`).
+    pub async fn snapshot_get_xml_desc(&self, name: &str, flags: u32) -> Result<String> {
+        let request = v1::DomainSnapshotGetXmlDescRequest { uuid: self.uuid(), name: name.to_owned(), flags };
+        Ok(self.rpc().domain_snapshot_get_xml_desc(request).await?.into_inner().xml)
+    }
+
+    /// virDomainSnapshotGetParent: `ErrorKind::NoSnapshot` for a root snapshot.
+    pub async fn snapshot_get_parent(&self, name: &str) -> Result<Snapshot> {
+        let request =
+            v1::DomainSnapshotGetParentRequest { uuid: self.uuid(), name: name.to_owned(), flags: 0 };
+        types::snapshot(self.rpc().domain_snapshot_get_parent(request).await?.into_inner().snapshot)
+    }
+
+    /// virDomainSnapshotIsCurrent.
+    pub async fn snapshot_is_current(&self, name: &str) -> Result<bool> {
+        let request =
+            v1::DomainSnapshotIsCurrentRequest { uuid: self.uuid(), name: name.to_owned(), flags: 0 };
+        Ok(self.rpc().domain_snapshot_is_current(request).await?.into_inner().current)
+    }
+
+    /// virDomainSnapshotHasMetadata.
+    pub async fn snapshot_has_metadata(&self, name: &str) -> Result<bool> {
+        let request =
+            v1::DomainSnapshotHasMetadataRequest { uuid: self.uuid(), name: name.to_owned(), flags: 0 };
+        Ok(self.rpc().domain_snapshot_has_metadata(request).await?.into_inner().has_metadata)
+    }
+
+    /// virDomainSnapshotListAllChildren: `name`'s children (every descendant with DESCENDANTS)
+    /// that `flags` select.
+    pub async fn snapshot_list_all_children(
+        &self,
+        name: &str,
+        flags: SnapshotListFlags,
+    ) -> Result<Vec<Snapshot>> {
+        let request = v1::DomainSnapshotListAllChildrenRequest {
+            uuid: self.uuid(),
+            name: name.to_owned(),
+            flags: flags.bits(),
+        };
+        Ok(self.rpc().domain_snapshot_list_all_children(request).await?.into_inner().snapshots)
+    }
+
+    /// virDomainSnapshotNumChildren.
+    pub async fn snapshot_num_children(&self, name: &str, flags: SnapshotListFlags) -> Result<u32> {
+        let request = v1::DomainSnapshotNumChildrenRequest {
+            uuid: self.uuid(),
+            name: name.to_owned(),
+            flags: flags.bits(),
+        };
+        Ok(self.rpc().domain_snapshot_num_children(request).await?.into_inner().count)
     }
 
     /// virDomainSnapshotDelete.

@@ -64,6 +64,78 @@ bitflags::bitflags! {
     }
 }
 
+bitflags::bitflags! {
+    /// virDomainSnapshotListFlags: what ListAllSnapshots, SnapshotNum, SnapshotListAllChildren
+    /// and SnapshotNumChildren select. LEAVES and NO_LEAVES must both hold; in each other group
+    /// the bits OR, and a group with no bit set does not filter.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct SnapshotListFlags: u32 {
+        /// Whole-domain listings: only snapshots without a parent.
+        const ROOTS = 1 << 0;
+        /// Children listings: every descendant, not only the children (ROOTS' bit).
+        const DESCENDANTS = 1 << 0;
+        /// With metadata libvirt manages (every rvirt snapshot).
+        const METADATA = 1 << 1;
+        /// Without children.
+        const LEAVES = 1 << 2;
+        /// With children.
+        const NO_LEAVES = 1 << 3;
+        /// Without metadata (no rvirt snapshot).
+        const NO_METADATA = 1 << 4;
+        /// Taken while shut off.
+        const INACTIVE = 1 << 5;
+        /// Taken while active, memory included.
+        const ACTIVE = 1 << 6;
+        /// Disk-only (no rvirt snapshot).
+        const DISK_ONLY = 1 << 7;
+        /// Internal (every rvirt snapshot).
+        const INTERNAL = 1 << 8;
+        /// External (no rvirt snapshot).
+        const EXTERNAL = 1 << 9;
+        /// Parents before children, depth first, rather than creation order.
+        const TOPOLOGICAL = 1 << 10;
+    }
+}
+
+bitflags::bitflags! {
+    /// virDomainSnapshotRevertFlags.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct SnapshotRevertFlags: u32 {
+        /// Run the domain after reverting, whatever the snapshot's state.
+        const RUNNING = 1;
+        /// Leave it paused after reverting.
+        const PAUSED = 2;
+        /// Revert even when it is risky.
+        const FORCE = 4;
+        /// Re-initialise the NVRAM (refused by rvirtd, as by libvirt's test driver).
+        const RESET_NVRAM = 8;
+    }
+}
+
+bitflags::bitflags! {
+    /// virDomainRebootFlagValues: how the guest is asked to reboot; empty lets the hypervisor
+    /// choose.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct RebootFlags: u32 {
+        /// The ACPI power button.
+        const ACPI_POWER_BTN = 1;
+        /// The guest agent.
+        const GUEST_AGENT = 2;
+        /// initctl.
+        const INITCTL = 4;
+        /// A signal.
+        const SIGNAL = 8;
+        /// Paravirtual reboot.
+        const PARAVIRT = 16;
+    }
+}
+
+/// VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE: redefine an existing snapshot's metadata.
+pub const SNAPSHOT_CREATE_REDEFINE: u32 = 1;
+/// VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT: with REDEFINE, make the snapshot the current one.
+pub const SNAPSHOT_CREATE_CURRENT: u32 = 2;
+/// VIR_DOMAIN_SNAPSHOT_XML_SECURE.
+pub const SNAPSHOT_XML_SECURE: u32 = 1;
 /// VIR_DOMAIN_SNAPSHOT_CREATE_HALT: stop the domain once the snapshot is taken.
 pub const SNAPSHOT_CREATE_HALT: u32 = 8;
 /// VIR_DOMAIN_XML_INACTIVE: the next-boot definition.

@@ -12,7 +12,9 @@ mod types;
 
 pub use connection::{Connection, Domain, MAX_MESSAGE_BYTES};
 pub use error::{Error, ErrorKind, Result};
-pub use flags::{ListFlags, MomentDeleteFlags, UndefineFlags};
+pub use flags::{
+    ListFlags, MomentDeleteFlags, RebootFlags, SnapshotListFlags, SnapshotRevertFlags, UndefineFlags,
+};
 pub use legacy::{LegacyEntry, LegacyListing, LegacyStep, legacy_list_all, legacy_list_all_with};
 pub use rvirt_proto::v1 as proto;
 pub use types::{Change, Checkpoint, DomainId, DomainInfo, DomainState, DomainSummary, Listing, Snapshot};

@@ -226,6 +226,10 @@ pub(crate) fn change(message: v1::DomainChangeResponse) -> Result<Change> {
     Ok(Change { generation: message.generation, domain: message.domain.map(summary).transpose()? })
 }
 
+pub(crate) fn snapshot(message: Option<v1::DomainSnapshot>) -> Result<Snapshot> {
+    message.ok_or_else(|| malformed("snapshot missing"))
+}
+
 pub(crate) fn info(message: v1::DomainGetInfoResponse) -> Result<DomainInfo> {
     Ok(DomainInfo {
         domain: domain_id(message.domain)?,

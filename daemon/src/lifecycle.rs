@@ -5,7 +5,7 @@
 //! it sees the same successes, failures, states and reasons; where the test driver says
 //! INTERNAL_ERROR for a wrong state, rvirt says OPERATION_INVALID. No I/O, no locks.
 
-use crate::domain::{Checkpoint, Domain, DomainState, Snapshot, reason};
+use crate::domain::{Checkpoint, Domain, DomainState, MomentLists, Snapshot, reason};
 use crate::error::{Error, Result};
 use crate::xml::{DomainDef, MomentDef};
 use std::sync::Arc;
@@ -48,6 +48,54 @@ pub mod flags {
     pub const XML_ALL: u32 = 1 | 2 | 8;
     /// VIR_DOMAIN_XML_INACTIVE.
     pub const XML_INACTIVE: u32 = 2;
+    /// VIR_DOMAIN_REBOOT_ACPI_POWER_BTN | GUEST_AGENT | INITCTL | SIGNAL | PARAVIRT: every reboot
+    /// method, all accepted as libvirt's test driver accepts them (DEFAULT is 0).
+    pub const REBOOT_ALL: u32 = 1 | 2 | 4 | 8 | 16;
+    /// VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE.
+    pub const SNAPSHOT_CREATE_REDEFINE: u32 = 1;
+    /// VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT (only with REDEFINE).
+    pub const SNAPSHOT_CREATE_CURRENT: u32 = 2;
+    /// VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA (refused; named for libvirt's exclusion message).
+    pub const SNAPSHOT_CREATE_NO_METADATA: u32 = 4;
+    /// VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING.
+    pub const SNAPSHOT_REVERT_RUNNING: u32 = 1;
+    /// VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED.
+    pub const SNAPSHOT_REVERT_PAUSED: u32 = 2;
+    /// VIR_DOMAIN_SNAPSHOT_REVERT_FORCE: accepted, and changes nothing, as in libvirt's test
+    /// driver (nothing rvirt reverts is risky). RESET_NVRAM (8) is refused there and here.
+    pub const SNAPSHOT_REVERT_FORCE: u32 = 4;
+    /// Every revert flag accepted.
+    pub const SNAPSHOT_REVERT_ALL: u32 =
+        SNAPSHOT_REVERT_RUNNING | SNAPSHOT_REVERT_PAUSED | SNAPSHOT_REVERT_FORCE;
+    /// VIR_DOMAIN_SNAPSHOT_XML_SECURE (accepted; rvirt's snapshot XML holds no secrets).
+    pub const SNAPSHOT_XML_SECURE: u32 = 1;
+    /// VIR_DOMAIN_SNAPSHOT_LIST_ROOTS: whole-domain listings, only snapshots without a parent.
+    pub const SNAPSHOT_LIST_ROOTS: u32 = 1;
+    /// VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS: children listings, every descendant (ROOTS' bit).
+    pub const SNAPSHOT_LIST_DESCENDANTS: u32 = 1;
+    /// VIR_DOMAIN_SNAPSHOT_LIST_METADATA.
+    pub const SNAPSHOT_LIST_METADATA: u32 = 1 << 1;
+    /// VIR_DOMAIN_SNAPSHOT_LIST_LEAVES.
+    pub const SNAPSHOT_LIST_LEAVES: u32 = 1 << 2;
+    /// VIR_DOMAIN_SNAPSHOT_LIST_NO_LEAVES.
+    pub const SNAPSHOT_LIST_NO_LEAVES: u32 = 1 << 3;
+    /// VIR_DOMAIN_SNAPSHOT_LIST_NO_METADATA.
+    pub const SNAPSHOT_LIST_NO_METADATA: u32 = 1 << 4;
+    /// VIR_DOMAIN_SNAPSHOT_LIST_INACTIVE: taken while shut off.
+    pub const SNAPSHOT_LIST_INACTIVE: u32 = 1 << 5;
+    /// VIR_DOMAIN_SNAPSHOT_LIST_ACTIVE: taken while active, memory included.
+    pub const SNAPSHOT_LIST_ACTIVE: u32 = 1 << 6;
+    /// VIR_DOMAIN_SNAPSHOT_LIST_DISK_ONLY: disk-only snapshots (rvirt takes none).
+    pub const SNAPSHOT_LIST_DISK_ONLY: u32 = 1 << 7;
+    /// VIR_DOMAIN_SNAPSHOT_LIST_INTERNAL: every rvirt snapshot.
+    pub const SNAPSHOT_LIST_INTERNAL: u32 = 1 << 8;
+    /// VIR_DOMAIN_SNAPSHOT_LIST_EXTERNAL: none of rvirt's.
+    pub const SNAPSHOT_LIST_EXTERNAL: u32 = 1 << 9;
+    /// VIR_DOMAIN_SNAPSHOT_LIST_TOPOLOGICAL.
+    pub const SNAPSHOT_LIST_TOPOLOGICAL: u32 = 1 << 10;
+    /// Every listing flag: what ListAllSnapshots, SnapshotNum, SnapshotListAllChildren and
+    /// SnapshotNumChildren accept (ROOTS or DESCENDANTS, TOPOLOGICAL, FILTERS_ALL).
+    pub const SNAPSHOT_LIST_ALL: u32 = (1 << 11) - 1;
 }
 
 /// An operation on an existing domain.
@@ -83,6 +131,14 @@ pub enum Op {
     CheckpointCreate(MomentDef, i64),
     /// virDomainCheckpointDelete: name and flags.
     CheckpointDelete(String, u32),
+    /// virDomainReboot, with its flags (the reboot method).
+    Reboot(u32),
+    /// virDomainReset.
+    Reset,
+    /// virDomainRevertToSnapshot: name and flags.
+    SnapshotRevert(String, u32),
+    /// virDomainSnapshotCreateXML with REDEFINE: the document and the flags (CURRENT).
+    SnapshotRedefine(MomentDef, u32),
 }
 
 impl Op {
@@ -104,6 +160,10 @@ impl Op {
             Op::SnapshotDelete(..) => "snapshot delete",
             Op::CheckpointCreate(..) => "checkpoint create",
             Op::CheckpointDelete(..) => "checkpoint delete",
+            Op::Reboot(_) => "reboot",
+            Op::Reset => "reset",
+            Op::SnapshotRevert(..) => "snapshot revert",
+            Op::SnapshotRedefine(..) => "snapshot redefine",
         }
     }
 }
@@ -343,7 +403,201 @@ pub fn apply(domain: &Domain, op: &Op, settles: Settles) -> Result<Change> {
             next.moments.checkpoints = checkpoints;
             Ok(Change::update(next))
         }
+        Op::Reboot(_) => {
+            if !domain.is_active() {
+                return Err(not_running());
+            }
+            if settles == Settles::Later {
+                return Ok(Change::pending(next));
+            }
+            // As libvirt's testDomainReboot: <on_reboot> restart (or rename-restart) boots the
+            // guest again in place, with the same id, a paused one too; destroy and preserve
+            // stop it as a shutdown does.
+            match domain.def.extras().on_reboot {
+                "restart" | "rename-restart" => {
+                    next.state = DomainState::Running;
+                    next.reason = reason::RUNNING_BOOTED;
+                    Ok(Change::update(next))
+                }
+                _ => Ok(Change::stop(next, reason::SHUTOFF_SHUTDOWN)),
+            }
+        }
+        Op::Reset => {
+            if !domain.is_active() {
+                return Err(not_running());
+            }
+            // The guest starts over at once; its state, reason and id stay (libvirt's test
+            // driver changes nothing at all), so there is nothing to record.
+            Ok(Change::unchanged(domain))
+        }
+        Op::SnapshotRevert(name, flags) => snapshot_revert(next, name, *flags),
+        Op::SnapshotRedefine(def, flags) => snapshot_redefine(next, def, *flags),
     }
+}
+
+/// VIR_DOMAIN_RUNNING_FROM_SNAPSHOT.
+const RUNNING_FROM_SNAPSHOT: i32 = 4;
+/// VIR_DOMAIN_PAUSED_FROM_SNAPSHOT.
+const PAUSED_FROM_SNAPSHOT: i32 = 7;
+
+/// virDomainRevertToSnapshot, as libvirt 9.0's test driver does it: a snapshot taken while
+/// running or paused restarts the domain from it, any other one leaves it shut off; the
+/// snapshot becomes the current one.
+fn snapshot_revert(mut domain: Domain, name: &str, revert_flags: u32) -> Result<Change> {
+    let taken = find_snapshot(&domain.moments, name)?.state.clone();
+    let taken_active = matches!(taken.as_str(), "running" | "paused");
+    let run_or_pause = revert_flags & (flags::SNAPSHOT_REVERT_RUNNING | flags::SNAPSHOT_REVERT_PAUSED) != 0;
+    if !domain.persistent && !taken_active && !run_or_pause {
+        return Err(Error::invalid(
+            domain.state,
+            "transient domain needs to request run or pause to revert to inactive snapshot",
+        ));
+    }
+    let paused = revert_flags & flags::SNAPSHOT_REVERT_RUNNING == 0
+        && (taken == "paused" || revert_flags & flags::SNAPSHOT_REVERT_PAUSED != 0);
+    domain.moments.current_snapshot = Some(name.to_owned());
+    // Differs from libvirt: rvirt keeps no domain definition with a snapshot, so a revert leaves
+    // the domain's definition as it is, where libvirt puts back the one saved with the snapshot.
+    if taken_active {
+        // As libvirt 9.0's test driver: the guest starts afresh from the snapshot, with a new
+        // id even when it was running, and a managed-save image is discarded.
+        domain.has_managed_save = false;
+        let mut change = Change::start(domain);
+        if let Some(started) = &mut change.domain {
+            (started.state, started.reason) = if paused {
+                (DomainState::Paused, PAUSED_FROM_SNAPSHOT)
+            } else {
+                (DomainState::Running, RUNNING_FROM_SNAPSHOT)
+            };
+        }
+        return Ok(change);
+    }
+    if domain.is_active() {
+        // Differs from libvirt: a transient domain reverted (with RUNNING or PAUSED) to a
+        // snapshot taken while shut off goes, as every transient domain that stops; libvirt's
+        // test driver leaves it listed, shut off and still transient, a state nothing else makes.
+        return Ok(Change::stop(domain, reason::SHUTOFF_FROM_SNAPSHOT));
+    }
+    // Shut off to shut off: only the current snapshot changes; RUNNING and PAUSED start nothing,
+    // as in libvirt's test driver.
+    Ok(Change::update(domain))
+}
+
+/// virDomainSnapshotCreateXML with REDEFINE, for a snapshot the domain has: its description is
+/// replaced; with CURRENT it becomes the current snapshot.
+fn snapshot_redefine(mut domain: Domain, def: &MomentDef, create_flags: u32) -> Result<Change> {
+    let Some(name) = &def.name else {
+        return Err(Error::Xml("a redefined snapshot must have a name".into()));
+    };
+    let Some(snapshot) = domain.moments.snapshots.iter_mut().find(|s| &s.name == name) else {
+        // Differs from libvirt: redefining a snapshot that does not exist creates it there, from
+        // the state, parent, time and domain definition the document holds; rvirt reads only a
+        // snapshot document's name and description, so it refuses.
+        return Err(Error::OperationUnsupported(format!(
+            "cannot redefine snapshot '{name}': it does not exist, and rvirt redefines existing snapshots only"
+        )));
+    };
+    snapshot.description = def.description.clone();
+    if create_flags & flags::SNAPSHOT_CREATE_CURRENT != 0 {
+        domain.moments.current_snapshot = Some(name.clone());
+    }
+    Ok(Change::update(domain))
+}
+
+/// The snapshot `name` of these moments.
+pub fn find_snapshot<'a>(moments: &'a MomentLists, name: &str) -> Result<&'a Snapshot> {
+    moments.snapshots.iter().find(|s| s.name == name).ok_or_else(|| Error::NoSnapshot(name.to_owned()))
+}
+
+/// The snapshots a listing selects (virDomainListAllSnapshots with `from` `None`,
+/// virDomainSnapshotListAllChildren of `from` otherwise), `flags` already checked against
+/// `flags::SNAPSHOT_LIST_ALL`: every snapshot (ROOTS: only those without a parent), or `from`'s
+/// children (DESCENDANTS: all its descendants); then the filter groups, as libvirt's
+/// virDomainSnapshotObjListGetNames: LEAVES and NO_LEAVES must both hold, METADATA/NO_METADATA,
+/// INACTIVE/ACTIVE/DISK_ONLY and INTERNAL/EXTERNAL are ORs, ignored when no bit is set. In
+/// creation order; with TOPOLOGICAL parents before children, depth first, siblings newest first
+/// (libvirt links each new child first).
+///
+/// Differs from libvirt: its sibling order also moves a redefined snapshot first and puts the
+/// children a deleted snapshot leaves behind before their new siblings; rvirt keeps creation
+/// order, so `--topological` listings can order siblings differently after such changes.
+pub fn list_snapshots<'a>(
+    moments: &'a MomentLists,
+    from: Option<&str>,
+    list_flags: u32,
+) -> Result<Vec<&'a Snapshot>> {
+    use flags::*;
+    let snapshots = &moments.snapshots;
+    if let Some(from) = from {
+        find_snapshot(moments, from)?;
+    }
+    let has_children = |s: &Snapshot| snapshots.iter().any(|c| c.parent.as_deref() == Some(&*s.name));
+    // Whole-domain listings go all the way down unless ROOTS; children listings only with
+    // DESCENDANTS (the same bit).
+    let deep = (from.is_none() && list_flags & SNAPSHOT_LIST_ROOTS == 0)
+        || (from.is_some() && list_flags & SNAPSHOT_LIST_DESCENDANTS != 0);
+    let selected: Vec<&Snapshot> = if list_flags & SNAPSHOT_LIST_TOPOLOGICAL != 0 {
+        // Depth first; children pushed oldest first come off the stack newest first. Bounded,
+        // so even parent links that loop cannot keep it going.
+        let mut stack: Vec<&Snapshot> = snapshots.iter().filter(|s| s.parent.as_deref() == from).collect();
+        let mut selected = Vec::new();
+        while let Some(snapshot) = stack.pop() {
+            if selected.len() == snapshots.len() {
+                break;
+            }
+            selected.push(snapshot);
+            if deep {
+                stack.extend(snapshots.iter().filter(|c| c.parent.as_deref() == Some(&*snapshot.name)));
+            }
+        }
+        selected
+    } else {
+        snapshots
+            .iter()
+            .filter(|s| match (from, deep) {
+                (None, true) => true,
+                (_, false) => s.parent.as_deref() == from,
+                (Some(ancestor), true) => descends_from(snapshots, s, ancestor),
+            })
+            .collect()
+    };
+    let metadata = list_flags & (SNAPSHOT_LIST_METADATA | SNAPSHOT_LIST_NO_METADATA);
+    if metadata == SNAPSHOT_LIST_NO_METADATA {
+        // Every rvirt snapshot has metadata.
+        return Ok(Vec::new());
+    }
+    let status = list_flags & (SNAPSHOT_LIST_INACTIVE | SNAPSHOT_LIST_ACTIVE | SNAPSHOT_LIST_DISK_ONLY);
+    let location = list_flags & (SNAPSHOT_LIST_INTERNAL | SNAPSHOT_LIST_EXTERNAL);
+    let keep = |s: &Snapshot| {
+        let leaf = !has_children(s);
+        let class = match s.state.as_str() {
+            "shutoff" => SNAPSHOT_LIST_INACTIVE,
+            "disk-snapshot" => SNAPSHOT_LIST_DISK_ONLY,
+            _ => SNAPSHOT_LIST_ACTIVE,
+        };
+        (list_flags & SNAPSHOT_LIST_LEAVES == 0 || leaf)
+            && (list_flags & SNAPSHOT_LIST_NO_LEAVES == 0 || !leaf)
+            && (status == 0 || status & class != 0)
+            // Every rvirt snapshot is internal.
+            && (location == 0 || location & SNAPSHOT_LIST_INTERNAL != 0)
+    };
+    Ok(selected.into_iter().filter(|s| keep(s)).collect())
+}
+
+/// Whether `snapshot` is a descendant of `ancestor` (bounded by the number of snapshots, so
+/// looping parent links end).
+fn descends_from(snapshots: &[Snapshot], snapshot: &Snapshot, ancestor: &str) -> bool {
+    let mut parent = snapshot.parent.as_deref();
+    for _ in 0..snapshots.len() {
+        match parent {
+            Some(name) if name == ancestor => return true,
+            Some(name) => {
+                parent = snapshots.iter().find(|s| s.name == name).and_then(|s| s.parent.as_deref())
+            }
+            None => return false,
+        }
+    }
+    false
 }
 
 /// A state the hypervisor reports run `id` of the domain in, on its own (a guest powered off,
@@ -726,5 +980,198 @@ mod tests {
         let mut diskless = running.clone();
         diskless.def = Arc::new(def("d", false));
         assert!(matches!(apply(&diskless, &cp()), Err(Error::ConfigUnsupported(_))));
+    }
+
+    fn snapshot_named(name: &str) -> MomentDef {
+        MomentDef { name: Some(name.into()), description: String::new() }
+    }
+
+    /// `domain` after taking the snapshot `name` (it becomes current, its parent the old current).
+    fn with_snapshot(domain: &Domain, name: &str) -> Domain {
+        apply(domain, &Op::SnapshotCreate(snapshot_named(name), 0, 1)).unwrap().domain.unwrap()
+    }
+
+    #[test]
+    fn reboot_restarts_in_place_or_stops_as_on_reboot_says_and_reset_changes_nothing() {
+        use DomainState::*;
+        for state in [Running, Paused, Blocked, Crashed, PmSuspended] {
+            let change = apply(&domain_in(state), &Op::Reboot(0)).unwrap();
+            let domain = change.domain.unwrap();
+            assert_eq!((domain.state, domain.reason, domain.id, change.started), (Running, 1, 7, false));
+        }
+        let off = domain_in(Shutoff);
+        assert!(matches!(apply(&off, &Op::Reboot(0)), Err(Error::OperationInvalid { .. })));
+        assert!(matches!(apply(&off, &Op::Reset), Err(Error::OperationInvalid { .. })));
+        let mut destroy = domain_in(Paused);
+        let xml = "<domain type='test'><name>d</name><memory>1</memory><os><type>hvm</type></os>\
+                   <on_reboot>destroy</on_reboot></domain>";
+        destroy.def = Arc::new(DomainDef::parse(xml, &ParseDefaults { arch: "i686" }).unwrap());
+        let stopped = apply(&destroy, &Op::Reboot(0)).unwrap().domain.unwrap();
+        assert_eq!((stopped.state, stopped.reason, stopped.id), (Shutoff, reason::SHUTOFF_SHUTDOWN, -1));
+        destroy.persistent = false;
+        assert_eq!(apply(&destroy, &Op::Reboot(0)).unwrap().domain, None);
+        // A hypervisor that reboots on its own time reports the outcome later.
+        assert!(super::apply(&domain_in(Running), &Op::Reboot(1), Settles::Later).unwrap().pending);
+        let mut unpaused = domain_in(Running);
+        unpaused.reason = reason::RUNNING_UNPAUSED;
+        let reset = apply(&unpaused, &Op::Reset).unwrap();
+        assert!(reset.pending && reset.domain.as_ref() == Some(&unpaused));
+    }
+
+    /// libvirt 9.0's test driver, verified with virsh: (domain state, snapshot, flags) to the
+    /// state, reason, whether it starts afresh (a new id), and the current snapshot after.
+    #[test]
+    fn revert_follows_the_snapshot_state_and_the_flags() {
+        use DomainState::*;
+        let (running, paused, force) =
+            (flags::SNAPSHOT_REVERT_RUNNING, flags::SNAPSHOT_REVERT_PAUSED, flags::SNAPSHOT_REVERT_FORCE);
+        let mut base = with_snapshot(&domain_in(Shutoff), "off");
+        base.state = Running;
+        base.id = 7;
+        base = with_snapshot(&base, "run");
+        base.state = Paused;
+        base = with_snapshot(&base, "pau");
+        // From state, snapshot, flags; to state, reason, started afresh.
+        type Row = (DomainState, &'static str, u32, (DomainState, i32, bool));
+        let table: &[Row] = &[
+            (Shutoff, "off", 0, (Shutoff, reason::SHUTOFF_DESTROYED, false)),
+            (Shutoff, "off", running, (Shutoff, reason::SHUTOFF_DESTROYED, false)),
+            (Shutoff, "run", 0, (Running, RUNNING_FROM_SNAPSHOT, true)),
+            (Shutoff, "run", paused, (Paused, PAUSED_FROM_SNAPSHOT, true)),
+            (Shutoff, "pau", 0, (Paused, PAUSED_FROM_SNAPSHOT, true)),
+            (Shutoff, "pau", running | force, (Running, RUNNING_FROM_SNAPSHOT, true)),
+            (Running, "off", 0, (Shutoff, reason::SHUTOFF_FROM_SNAPSHOT, false)),
+            (Running, "off", paused, (Shutoff, reason::SHUTOFF_FROM_SNAPSHOT, false)),
+            (Running, "run", 0, (Running, RUNNING_FROM_SNAPSHOT, true)),
+            (Running, "run", paused | force, (Paused, PAUSED_FROM_SNAPSHOT, true)),
+            (Paused, "run", 0, (Running, RUNNING_FROM_SNAPSHOT, true)),
+            (Paused, "pau", 0, (Paused, PAUSED_FROM_SNAPSHOT, true)),
+            (Paused, "pau", running, (Running, RUNNING_FROM_SNAPSHOT, true)),
+            (Paused, "off", force, (Shutoff, reason::SHUTOFF_FROM_SNAPSHOT, false)),
+        ];
+        for &(state, name, revert_flags, want) in table {
+            let mut domain = base.clone();
+            domain.state = state;
+            (domain.id, domain.reason) =
+                if state == Shutoff { (-1, reason::SHUTOFF_DESTROYED) } else { (7, 1) };
+            let change = apply(&domain, &Op::SnapshotRevert(name.into(), revert_flags)).unwrap();
+            let after = change.domain.expect("persistent domains stay");
+            assert_eq!(
+                (after.state, after.reason, change.started),
+                want,
+                "{state:?} to {name} with {revert_flags:#x}"
+            );
+            assert_eq!(after.moments.current_snapshot.as_deref(), Some(name));
+            assert_eq!(after.moments.snapshots, base.moments.snapshots, "the tree does not change");
+        }
+        // A managed-save image goes when the guest starts from a snapshot, not otherwise.
+        let mut saved = base.clone();
+        (saved.state, saved.id, saved.has_managed_save) = (Shutoff, -1, true);
+        assert!(
+            apply(&saved, &Op::SnapshotRevert("off".into(), 0)).unwrap().domain.unwrap().has_managed_save
+        );
+        assert!(
+            !apply(&saved, &Op::SnapshotRevert("run".into(), 0)).unwrap().domain.unwrap().has_managed_save
+        );
+        // A transient domain needs RUNNING or PAUSED to go to a shut-off snapshot, and then goes.
+        let mut transient = base.clone();
+        transient.persistent = false;
+        let refused = apply(&transient, &Op::SnapshotRevert("off".into(), 0));
+        assert!(matches!(refused, Err(Error::OperationInvalid { state: Paused, .. })));
+        assert_eq!(apply(&transient, &Op::SnapshotRevert("off".into(), running)).unwrap().domain, None);
+        assert!(apply(&transient, &Op::SnapshotRevert("run".into(), 0)).unwrap().started);
+        assert!(matches!(apply(&base, &Op::SnapshotRevert("zz".into(), 0)), Err(Error::NoSnapshot(_))));
+    }
+
+    #[test]
+    fn redefine_updates_an_existing_snapshot_and_can_make_it_current() {
+        let domain = with_snapshot(&with_snapshot(&domain_in(DomainState::Shutoff), "a"), "b");
+        let described = MomentDef { name: Some("a".into()), description: "new".into() };
+        let kept = apply(&domain, &Op::SnapshotRedefine(described.clone(), flags::SNAPSHOT_CREATE_REDEFINE));
+        let kept = kept.unwrap().domain.unwrap();
+        assert_eq!(
+            (kept.moments.current_snapshot.as_deref(), kept.moments.snapshots[0].description.as_str()),
+            (Some("b"), "new")
+        );
+        let redefine_current = flags::SNAPSHOT_CREATE_REDEFINE | flags::SNAPSHOT_CREATE_CURRENT;
+        let current =
+            apply(&domain, &Op::SnapshotRedefine(described, redefine_current)).unwrap().domain.unwrap();
+        assert_eq!(current.moments.current_snapshot.as_deref(), Some("a"));
+        let unknown = apply(&domain, &Op::SnapshotRedefine(snapshot_named("zz"), redefine_current));
+        assert!(matches!(unknown, Err(Error::OperationUnsupported(_))));
+        let unnamed = apply(&domain, &Op::SnapshotRedefine(MomentDef::default(), redefine_current));
+        assert!(matches!(unnamed, Err(Error::Xml(_))));
+    }
+
+    /// The tree r -> (a -> (a1, a2), b -> bp): a2 taken after a1, b after a; a1, a2 and r taken
+    /// shut off, b running, bp paused. Checked against libvirt 9.0's test driver.
+    #[test]
+    fn snapshot_listings_select_and_order_as_libvirt() {
+        use flags::*;
+        let mut domain = domain_in(DomainState::Shutoff);
+        for (name, parent, state) in [
+            ("r", None, "shutoff"),
+            ("a", Some("r"), "shutoff"),
+            ("a1", Some("a"), "shutoff"),
+            ("a2", Some("a"), "shutoff"),
+            ("b", Some("r"), "running"),
+            ("bp", Some("b"), "paused"),
+        ] {
+            domain.moments.snapshots.push(Snapshot {
+                name: name.into(),
+                description: String::new(),
+                creation_time: 1,
+                state: state.into(),
+                parent: parent.map(Into::into),
+            });
+        }
+        fn listed(moments: &MomentLists, from: Option<&str>, list_flags: u32) -> Vec<String> {
+            list_snapshots(moments, from, list_flags).unwrap().iter().map(|s| s.name.clone()).collect()
+        }
+        let names = |from: Option<&str>, list_flags: u32| listed(&domain.moments, from, list_flags);
+        assert_eq!(names(None, 0), ["r", "a", "a1", "a2", "b", "bp"]);
+        assert_eq!(names(None, SNAPSHOT_LIST_ROOTS), ["r"]);
+        assert_eq!(names(None, SNAPSHOT_LIST_TOPOLOGICAL), ["r", "b", "bp", "a", "a2", "a1"]);
+        assert_eq!(names(None, SNAPSHOT_LIST_ROOTS | SNAPSHOT_LIST_TOPOLOGICAL), ["r"]);
+        assert_eq!(names(None, SNAPSHOT_LIST_LEAVES), ["a1", "a2", "bp"]);
+        assert_eq!(names(None, SNAPSHOT_LIST_NO_LEAVES), ["r", "a", "b"]);
+        assert!(names(None, SNAPSHOT_LIST_LEAVES | SNAPSHOT_LIST_NO_LEAVES).is_empty());
+        assert_eq!(names(None, SNAPSHOT_LIST_ROOTS | SNAPSHOT_LIST_NO_LEAVES), ["r"]);
+        assert!(names(None, SNAPSHOT_LIST_ROOTS | SNAPSHOT_LIST_LEAVES).is_empty());
+        assert_eq!(names(None, SNAPSHOT_LIST_METADATA).len(), 6);
+        assert!(names(None, SNAPSHOT_LIST_NO_METADATA).is_empty());
+        assert_eq!(names(None, SNAPSHOT_LIST_METADATA | SNAPSHOT_LIST_NO_METADATA).len(), 6);
+        assert_eq!(names(None, SNAPSHOT_LIST_INACTIVE), ["r", "a", "a1", "a2"]);
+        assert_eq!(names(None, SNAPSHOT_LIST_ACTIVE), ["b", "bp"]);
+        assert!(names(None, SNAPSHOT_LIST_DISK_ONLY).is_empty());
+        assert_eq!(names(None, SNAPSHOT_LIST_INACTIVE | SNAPSHOT_LIST_DISK_ONLY).len(), 4);
+        assert_eq!(names(None, SNAPSHOT_LIST_INACTIVE | SNAPSHOT_LIST_ACTIVE).len(), 6);
+        assert_eq!(names(None, SNAPSHOT_LIST_INTERNAL).len(), 6);
+        assert!(names(None, SNAPSHOT_LIST_EXTERNAL).is_empty());
+        assert_eq!(names(None, SNAPSHOT_LIST_INTERNAL | SNAPSHOT_LIST_EXTERNAL).len(), 6);
+        assert_eq!(names(None, SNAPSHOT_LIST_LEAVES | SNAPSHOT_LIST_TOPOLOGICAL), ["bp", "a2", "a1"]);
+        // Children listings.
+        assert_eq!(names(Some("r"), 0), ["a", "b"]);
+        assert_eq!(names(Some("r"), SNAPSHOT_LIST_TOPOLOGICAL), ["b", "a"]);
+        assert_eq!(names(Some("r"), SNAPSHOT_LIST_DESCENDANTS), ["a", "a1", "a2", "b", "bp"]);
+        assert_eq!(
+            names(Some("r"), SNAPSHOT_LIST_DESCENDANTS | SNAPSHOT_LIST_TOPOLOGICAL),
+            ["b", "bp", "a", "a2", "a1"]
+        );
+        assert!(names(Some("r"), SNAPSHOT_LIST_LEAVES).is_empty());
+        assert_eq!(names(Some("r"), SNAPSHOT_LIST_DESCENDANTS | SNAPSHOT_LIST_LEAVES), ["a1", "a2", "bp"]);
+        assert_eq!(names(Some("r"), SNAPSHOT_LIST_INACTIVE), ["a"]);
+        assert_eq!(names(Some("a"), SNAPSHOT_LIST_LEAVES), ["a1", "a2"]);
+        assert!(names(Some("bp"), SNAPSHOT_LIST_DESCENDANTS).is_empty());
+        assert!(matches!(list_snapshots(&domain.moments, Some("zz"), 0), Err(Error::NoSnapshot(_))));
+        // Parent links that loop (a damaged store) end the walks.
+        let mut looped = domain.moments.clone();
+        looped.snapshots[0].parent = Some("bp".into());
+        assert!(listed(&looped, None, SNAPSHOT_LIST_TOPOLOGICAL).is_empty());
+        assert_eq!(
+            listed(&looped, Some("r"), SNAPSHOT_LIST_DESCENDANTS | SNAPSHOT_LIST_TOPOLOGICAL).len(),
+            6
+        );
+        assert_eq!(listed(&looped, Some("r"), SNAPSHOT_LIST_DESCENDANTS).len(), 6);
     }
 }

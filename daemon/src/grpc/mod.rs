@@ -9,9 +9,10 @@ pub mod trace;
 use crate::domains::Domains;
 use crate::error::{DomainRef, Error};
 use crate::filter::ListFilter;
-use crate::lifecycle::{Op, flags};
+use crate::lifecycle::{self, Op, flags};
 use crate::paging::{PageToken, RetainedViews, TokenCodec};
 use crate::pool::WorkPool;
+use crate::xml::MomentDef;
 use budget::ByteBudget;
 use rvirt_proto::v1::{self, domain_service_server::DomainService};
 use std::sync::Arc;
@@ -144,6 +145,63 @@ impl Service {
     fn domain(&self, uuid: &str) -> Result<Arc<crate::domain::Domain>, Error> {
         self.domains.get(convert::uuid(uuid)?)
     }
+
+    /// SnapshotCreateXML with REDEFINE (and CURRENT), checked as libvirt's public API does:
+    /// CURRENT needs REDEFINE, which excludes HALT and NO_METADATA.
+    async fn redefine_snapshot(&self, request: v1::DomainSnapshotCreateXmlRequest) -> ChangeReply {
+        let create_flags = request.flags;
+        requires_flag(
+            create_flags,
+            (flags::SNAPSHOT_CREATE_CURRENT, "VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT"),
+            (flags::SNAPSHOT_CREATE_REDEFINE, "VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE"),
+        )?;
+        let redefine = (flags::SNAPSHOT_CREATE_REDEFINE, "VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE");
+        exclusive_flags(
+            create_flags,
+            redefine,
+            (flags::SNAPSHOT_CREATE_NO_METADATA, "VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA"),
+        )?;
+        exclusive_flags(
+            create_flags,
+            redefine,
+            (flags::SNAPSHOT_CREATE_HALT, "VIR_DOMAIN_SNAPSHOT_CREATE_HALT"),
+        )?;
+        Error::check_flags(
+            create_flags,
+            flags::SNAPSHOT_CREATE_ALL | flags::SNAPSHOT_CREATE_REDEFINE | flags::SNAPSHOT_CREATE_CURRENT,
+            "virDomainSnapshotCreateXML",
+        )?;
+        let uuid = convert::uuid(&request.uuid)?;
+        let xml = request.xml;
+        let def = if xml.len() <= INLINE_PARSE_LIMIT {
+            MomentDef::parse(&xml, "domainsnapshot")?
+        } else {
+            self.pool.run(move || MomentDef::parse(&xml, "domainsnapshot")).await??
+        };
+        Ok(Response::new(convert::change(
+            self.domains.operate(uuid, Op::SnapshotRedefine(def, create_flags)).await?,
+        )))
+    }
+}
+
+/// libvirt's virCheckExclusiveFlags: `a` and `b` (bit and libvirt name) not both.
+fn exclusive_flags(value: u32, (a, a_name): (u32, &str), (b, b_name): (u32, &str)) -> Result<(), Error> {
+    if value & a != 0 && value & b != 0 {
+        return Err(Error::InvalidArg(format!("Flags '{a_name}' and '{b_name}' are mutually exclusive")));
+    }
+    Ok(())
+}
+
+/// libvirt's VIR_REQUIRE_FLAG_RET: `flag` only with `required` (bit and libvirt name each).
+fn requires_flag(
+    value: u32,
+    (flag, flag_name): (u32, &str),
+    (required, required_name): (u32, &str),
+) -> Result<(), Error> {
+    if value & flag != 0 && value & required == 0 {
+        return Err(Error::InvalidArg(format!("Flag '{required_name}' is required by flag '{flag_name}'")));
+    }
+    Ok(())
 }
 
 /// libvirt's public API refuses CHILDREN with CHILDREN_ONLY (virCheckExclusiveFlags); `kind` is
@@ -320,6 +378,17 @@ impl DomainService for Service {
         self.operate(&request.get_ref().uuid, Op::Shutdown).await
     }
 
+    async fn domain_reboot(&self, request: Request<v1::DomainRebootRequest>) -> ChangeReply {
+        let reboot_flags = request.get_ref().flags;
+        Error::check_flags(reboot_flags, flags::REBOOT_ALL, "virDomainReboot")?;
+        self.operate(&request.get_ref().uuid, Op::Reboot(reboot_flags)).await
+    }
+
+    async fn domain_reset(&self, request: Request<v1::DomainResetRequest>) -> ChangeReply {
+        Error::check_flags(request.get_ref().flags, 0, "virDomainReset")?;
+        self.operate(&request.get_ref().uuid, Op::Reset).await
+    }
+
     async fn domain_destroy(&self, request: Request<v1::DomainDestroyRequest>) -> ChangeReply {
         Error::check_flags(request.get_ref().flags, flags::DESTROY_GRACEFUL, "virDomainDestroyFlags")?;
         self.operate(&request.get_ref().uuid, Op::Destroy).await
@@ -462,6 +531,9 @@ impl DomainService for Service {
         request: Request<v1::DomainSnapshotCreateXmlRequest>,
     ) -> ChangeReply {
         let request = request.into_inner();
+        if request.flags & (flags::SNAPSHOT_CREATE_REDEFINE | flags::SNAPSHOT_CREATE_CURRENT) != 0 {
+            return self.redefine_snapshot(request).await;
+        }
         self.create_moment((request.uuid, request.xml, request.flags), true).await
     }
 
@@ -469,15 +541,11 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainListAllSnapshotsRequest>,
     ) -> Reply<v1::DomainListAllSnapshotsResponse> {
-        Error::check_flags(request.get_ref().flags, 0, "virDomainListAllSnapshots")?;
+        let list_flags = request.get_ref().flags;
+        Error::check_flags(list_flags, flags::SNAPSHOT_LIST_ALL, "virDomainListAllSnapshots")?;
         let domain = self.domain(&request.get_ref().uuid)?;
-        let current = domain.moments.current_snapshot.as_deref();
-        let snapshots = domain
-            .moments
-            .snapshots
-            .iter()
-            .map(|s| convert::snapshot(s, current == Some(s.name.as_str())))
-            .collect();
+        let listed = lifecycle::list_snapshots(&domain.moments, None, list_flags)?;
+        let snapshots = listed.into_iter().map(|s| convert::snapshot_of(&domain, s)).collect();
         reply(v1::DomainListAllSnapshotsResponse { snapshots })
     }
 
@@ -485,9 +553,138 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainSnapshotNumRequest>,
     ) -> Reply<v1::DomainSnapshotNumResponse> {
-        Error::check_flags(request.get_ref().flags, 0, "virDomainSnapshotNum")?;
+        let list_flags = request.get_ref().flags;
+        Error::check_flags(list_flags, flags::SNAPSHOT_LIST_ALL, "virDomainSnapshotNum")?;
         let domain = self.domain(&request.get_ref().uuid)?;
-        reply(v1::DomainSnapshotNumResponse { count: domain.moments.snapshots.len() as u32 })
+        let count = lifecycle::list_snapshots(&domain.moments, None, list_flags)?.len() as u32;
+        reply(v1::DomainSnapshotNumResponse { count })
+    }
+
+    async fn domain_revert_to_snapshot(
+        &self,
+        request: Request<v1::DomainRevertToSnapshotRequest>,
+    ) -> ChangeReply {
+        let request = request.get_ref();
+        exclusive_flags(
+            request.flags,
+            (flags::SNAPSHOT_REVERT_RUNNING, "VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING"),
+            (flags::SNAPSHOT_REVERT_PAUSED, "VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED"),
+        )?;
+        Error::check_flags(request.flags, flags::SNAPSHOT_REVERT_ALL, "virDomainRevertToSnapshot")?;
+        let name = convert::moment_name(&request.name)?;
+        self.operate(&request.uuid, Op::SnapshotRevert(name.to_owned(), request.flags)).await
+    }
+
+    async fn domain_snapshot_lookup_by_name(
+        &self,
+        request: Request<v1::DomainSnapshotLookupByNameRequest>,
+    ) -> Reply<v1::DomainSnapshotLookupByNameResponse> {
+        let request = request.get_ref();
+        Error::check_flags(request.flags, 0, "virDomainSnapshotLookupByName")?;
+        let domain = self.domain(&request.uuid)?;
+        let snapshot = lifecycle::find_snapshot(&domain.moments, convert::moment_name(&request.name)?)?;
+        reply(v1::DomainSnapshotLookupByNameResponse {
+            snapshot: Some(convert::snapshot_of(&domain, snapshot)),
+        })
+    }
+
+    async fn domain_snapshot_current(
+        &self,
+        request: Request<v1::DomainSnapshotCurrentRequest>,
+    ) -> Reply<v1::DomainSnapshotCurrentResponse> {
+        Error::check_flags(request.get_ref().flags, 0, "virDomainSnapshotCurrent")?;
+        let domain = self.domain(&request.get_ref().uuid)?;
+        let current =
+            domain.moments.current_snapshot.as_deref().ok_or_else(|| {
+                Error::NoRelatedSnapshot("the domain does not have a current snapshot".into())
+            })?;
+        let snapshot = lifecycle::find_snapshot(&domain.moments, current)?;
+        reply(v1::DomainSnapshotCurrentResponse { snapshot: Some(convert::snapshot_of(&domain, snapshot)) })
+    }
+
+    async fn domain_has_current_snapshot(
+        &self,
+        request: Request<v1::DomainHasCurrentSnapshotRequest>,
+    ) -> Reply<v1::DomainHasCurrentSnapshotResponse> {
+        Error::check_flags(request.get_ref().flags, 0, "virDomainHasCurrentSnapshot")?;
+        let domain = self.domain(&request.get_ref().uuid)?;
+        let has_current_snapshot = domain.moments.current_snapshot.is_some();
+        reply(v1::DomainHasCurrentSnapshotResponse { has_current_snapshot })
+    }
+
+    async fn domain_snapshot_get_xml_desc(
+        &self,
+        request: Request<v1::DomainSnapshotGetXmlDescRequest>,
+    ) -> Reply<v1::DomainSnapshotGetXmlDescResponse> {
+        let request = request.get_ref();
+        Error::check_flags(request.flags, flags::SNAPSHOT_XML_SECURE, "virDomainSnapshotGetXMLDesc")?;
+        let domain = self.domain(&request.uuid)?;
+        let snapshot = lifecycle::find_snapshot(&domain.moments, convert::moment_name(&request.name)?)?;
+        reply(v1::DomainSnapshotGetXmlDescResponse { xml: convert::snapshot_xml(&domain, snapshot) })
+    }
+
+    async fn domain_snapshot_get_parent(
+        &self,
+        request: Request<v1::DomainSnapshotGetParentRequest>,
+    ) -> Reply<v1::DomainSnapshotGetParentResponse> {
+        let request = request.get_ref();
+        Error::check_flags(request.flags, 0, "virDomainSnapshotGetParent")?;
+        let domain = self.domain(&request.uuid)?;
+        let snapshot = lifecycle::find_snapshot(&domain.moments, convert::moment_name(&request.name)?)?;
+        let parent = snapshot.parent.as_deref().ok_or_else(|| {
+            Error::NoRelatedSnapshot(format!("snapshot '{}' does not have a parent", snapshot.name))
+        })?;
+        let parent = lifecycle::find_snapshot(&domain.moments, parent)?;
+        reply(v1::DomainSnapshotGetParentResponse { snapshot: Some(convert::snapshot_of(&domain, parent)) })
+    }
+
+    async fn domain_snapshot_is_current(
+        &self,
+        request: Request<v1::DomainSnapshotIsCurrentRequest>,
+    ) -> Reply<v1::DomainSnapshotIsCurrentResponse> {
+        let request = request.get_ref();
+        Error::check_flags(request.flags, 0, "virDomainSnapshotIsCurrent")?;
+        let domain = self.domain(&request.uuid)?;
+        let snapshot = lifecycle::find_snapshot(&domain.moments, convert::moment_name(&request.name)?)?;
+        let current = domain.moments.current_snapshot.as_deref() == Some(snapshot.name.as_str());
+        reply(v1::DomainSnapshotIsCurrentResponse { current })
+    }
+
+    async fn domain_snapshot_has_metadata(
+        &self,
+        request: Request<v1::DomainSnapshotHasMetadataRequest>,
+    ) -> Reply<v1::DomainSnapshotHasMetadataResponse> {
+        let request = request.get_ref();
+        Error::check_flags(request.flags, 0, "virDomainSnapshotHasMetadata")?;
+        let domain = self.domain(&request.uuid)?;
+        lifecycle::find_snapshot(&domain.moments, convert::moment_name(&request.name)?)?;
+        // Every snapshot rvirt knows is known through its metadata.
+        reply(v1::DomainSnapshotHasMetadataResponse { has_metadata: true })
+    }
+
+    async fn domain_snapshot_list_all_children(
+        &self,
+        request: Request<v1::DomainSnapshotListAllChildrenRequest>,
+    ) -> Reply<v1::DomainSnapshotListAllChildrenResponse> {
+        let request = request.get_ref();
+        Error::check_flags(request.flags, flags::SNAPSHOT_LIST_ALL, "virDomainSnapshotListAllChildren")?;
+        let domain = self.domain(&request.uuid)?;
+        let name = convert::moment_name(&request.name)?;
+        let listed = lifecycle::list_snapshots(&domain.moments, Some(name), request.flags)?;
+        let snapshots = listed.into_iter().map(|s| convert::snapshot_of(&domain, s)).collect();
+        reply(v1::DomainSnapshotListAllChildrenResponse { snapshots })
+    }
+
+    async fn domain_snapshot_num_children(
+        &self,
+        request: Request<v1::DomainSnapshotNumChildrenRequest>,
+    ) -> Reply<v1::DomainSnapshotNumChildrenResponse> {
+        let request = request.get_ref();
+        Error::check_flags(request.flags, flags::SNAPSHOT_LIST_ALL, "virDomainSnapshotNumChildren")?;
+        let domain = self.domain(&request.uuid)?;
+        let name = convert::moment_name(&request.name)?;
+        let count = lifecycle::list_snapshots(&domain.moments, Some(name), request.flags)?.len() as u32;
+        reply(v1::DomainSnapshotNumChildrenResponse { count })
     }
 
     async fn domain_snapshot_delete(&self, request: Request<v1::DomainSnapshotDeleteRequest>) -> ChangeReply {
