@@ -47,6 +47,8 @@ static GROUPS: &[HelpGroup] = &[
             ("dumpxml", "domain information in XML"),
             ("managedsave", "managed save of a domain state"),
             ("managedsave-remove", "Remove managed save of a domain"),
+            ("reboot", "reboot a domain"),
+            ("reset", "reset a domain"),
             ("resume", "resume a domain"),
             ("shutdown", "gracefully shutdown a domain"),
             ("start", "start a (previously defined) inactive domain"),
@@ -77,8 +79,13 @@ static GROUPS: &[HelpGroup] = &[
         keyword: "snapshot",
         commands: &[
             ("snapshot-create-as", "Create a snapshot from a set of args"),
+            ("snapshot-current", "Get or set the current snapshot"),
             ("snapshot-delete", "Delete a domain snapshot"),
+            ("snapshot-dumpxml", "Dump XML for a domain snapshot"),
+            ("snapshot-info", "snapshot information"),
             ("snapshot-list", "List snapshots for a domain"),
+            ("snapshot-parent", "Get the name of the parent of a snapshot"),
+            ("snapshot-revert", "Revert a domain to a snapshot"),
         ],
     },
     HelpGroup {
@@ -205,6 +212,8 @@ mod tests {
             "start <domain> [--console] [--paused] [--autodestroy] [--bypass-cache] [--force-boot] \
              [--pass-fds <string>] [--reset-nvram]",
             "shutdown <domain> [--mode <string>]",
+            "reboot <domain> [--mode <string>]",
+            "reset <domain>",
             "destroy <domain> [--graceful] [--remove-logs]",
             "suspend <domain>",
             "resume <domain>",
@@ -229,6 +238,12 @@ mod tests {
              [--inactive] [--active] [--disk-only] [--internal] [--external] [--tree] [--from <string>] [--current] \
              [--descendants] [--name] [--topological]",
             "snapshot-delete <domain> [--snapshotname <string>] [--current] [--children] [--children-only] [--metadata]",
+            "snapshot-revert <domain> [--snapshotname <string>] [--current] [--running] [--paused] [--force] \
+             [--reset-nvram]",
+            "snapshot-current <domain> [--name] [--security-info] [--snapshotname <string>]",
+            "snapshot-info <domain> [--snapshotname <string>] [--current]",
+            "snapshot-dumpxml <domain> <snapshotname> [--security-info] [--xpath <string>] [--wrap]",
+            "snapshot-parent <domain> [--snapshotname <string>] [--current]",
             "checkpoint-create-as <domain> [--name <string>] [--description <string>] [--print-xml] [--quiesce] \
              [[--diskspec] <string>]...",
             "checkpoint-list <domain> [--parent] [--roots] [--leaves] [--no-leaves] [--tree] [--from <string>] \

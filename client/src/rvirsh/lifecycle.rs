@@ -1,12 +1,12 @@
-//! State changes: `define`, `create`, `start`, `shutdown`, `destroy`, `suspend`, `resume`,
-//! `undefine`, `managedsave`, `managedsave-remove`, `autostart`, `dompmsuspend`,
-//! `dompmwakeup`, with virsh 9.0's messages (some quote the domain's name, some the argument
+//! State changes: `define`, `create`, `start`, `shutdown`, `reboot`, `reset`, `destroy`,
+//! `suspend`, `resume`, `undefine`, `managedsave`, `managedsave-remove`, `autostart`,
+//! `dompmsuspend`, `dompmwakeup`, with virsh 9.0's messages (some quote the domain's name, some the argument
 //! as typed, as virsh does) and error lines.
 
 use super::parser::{CmdDef, Command, Group, data, flag, named_int, string};
 use super::{By, Session};
 use anyhow::Context as _;
-use rvirt::{ErrorKind, UndefineFlags};
+use rvirt::{ErrorKind, RebootFlags, UndefineFlags};
 
 /// The commands, with their options in virsh 9.0's order.
 pub(super) static COMMANDS: &[CmdDef] = &[
@@ -39,6 +39,8 @@ pub(super) static COMMANDS: &[CmdDef] = &[
         group: Group::Lifecycle,
     },
     CmdDef { name: "shutdown", opts: &[data("domain"), string("mode")], group: Group::Lifecycle },
+    CmdDef { name: "reboot", opts: &[data("domain"), string("mode")], group: Group::Lifecycle },
+    CmdDef { name: "reset", opts: &[data("domain")], group: Group::Lifecycle },
     CmdDef {
         name: "destroy",
         opts: &[data("domain"), flag("graceful"), flag("remove-logs")],
@@ -102,6 +104,19 @@ pub(super) async fn run(session: &Session, command: &Command) -> anyhow::Result<
             let (domain, arg) = session.domain(command, By::ANY).await?;
             domain.shutdown().await.with_context(|| format!("Failed to shutdown domain '{arg}'"))?;
             session.out.extra(&format!("Domain '{arg}' is being shutdown\n"));
+            Ok(())
+        }
+        "reboot" => {
+            let flags = reboot_flags(command.string_req("mode")?)?;
+            let (domain, arg) = session.domain(command, By::ANY).await?;
+            domain.reboot(flags).await.with_context(|| format!("Failed to reboot domain '{arg}'"))?;
+            session.out.extra(&format!("Domain '{arg}' is being rebooted\n"));
+            Ok(())
+        }
+        "reset" => {
+            let (domain, arg) = session.domain(command, By::ANY).await?;
+            domain.reset().await.with_context(|| format!("Failed to reset domain '{arg}'"))?;
+            session.out.extra(&format!("Domain '{arg}' was reset\n"));
             Ok(())
         }
         "destroy" => {
@@ -190,6 +205,25 @@ pub(super) async fn run(session: &Session, command: &Command) -> anyhow::Result<
         }
         other => unreachable!("lifecycle has no command {other}"),
     }
+}
+
+/// `reboot --mode`'s comma-separated methods as virDomainRebootFlagValues, checked before the
+/// domain is looked up, as virsh does (an empty method between commas is unknown too).
+fn reboot_flags(mode: Option<&str>) -> anyhow::Result<RebootFlags> {
+    let mut flags = RebootFlags::empty();
+    for method in mode.into_iter().flat_map(|mode| mode.split(',')) {
+        flags |= match method {
+            "acpi" => RebootFlags::ACPI_POWER_BTN,
+            "agent" => RebootFlags::GUEST_AGENT,
+            "initctl" => RebootFlags::INITCTL,
+            "signal" => RebootFlags::SIGNAL,
+            "paravirt" => RebootFlags::PARAVIRT,
+            _ => anyhow::bail!(
+                "Unknown mode {method} value, expecting 'acpi', 'agent', 'initctl', 'signal' or 'paravirt'"
+            ),
+        };
+    }
+    Ok(flags)
 }
 
 /// virsh's `virFileReadAll` for a domain XML file.

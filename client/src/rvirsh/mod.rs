@@ -16,7 +16,7 @@
 //! Output on stdout is byte-for-byte virsh 9.0's. Deliberate differences:
 //! - Error texts on stderr differ (rvirt's errors name more precise kinds); the `error: ` prefix,
 //!   the number of error lines and the exit status follow virsh.
-//! - Options virsh has but rvirsh does not implement (`--console`, `--xpath`, `--tree`...) are
+//! - Options virsh has but rvirsh does not implement (`--console`, `--xpath`...) are
 //!   parsed like virsh parses them and then refused with an error.
 //! - `dominfo` prints no `Security model:`/`Security DOI:`/`Security label:` lines: rvirt has
 //!   no security driver. `CPU time:` is the daemon's figure.
@@ -39,6 +39,7 @@ mod parser;
 mod shell;
 mod snapshot;
 mod table;
+mod tree;
 
 use anyhow::Context as _;
 use help::Flow;
@@ -251,10 +252,11 @@ Usage: rvirsh [-c URI] [-q] COMMAND [ARGS...]
   -v, --version       rvirsh's version
 
 Commands (virsh's names, options and output): list, define, create, start, shutdown,
-destroy, suspend, resume, undefine, managedsave, managedsave-remove, autostart,
-dompmsuspend, dompmwakeup, dominfo, domstate, domid, domname, domuuid, dumpxml,
-snapshot-create-as, snapshot-list, snapshot-delete, checkpoint-create-as,
-checkpoint-list, checkpoint-delete; help, quit, exit.
+reboot, reset, destroy, suspend, resume, undefine, managedsave, managedsave-remove,
+autostart, dompmsuspend, dompmwakeup, dominfo, domstate, domid, domname, domuuid, dumpxml,
+snapshot-create-as, snapshot-list, snapshot-delete, snapshot-revert, snapshot-current,
+snapshot-info, snapshot-dumpxml, snapshot-parent, checkpoint-create-as, checkpoint-list,
+checkpoint-delete; help, quit, exit.
 ";
 
 /// The global options.
