@@ -80,7 +80,10 @@ async fn managed_save_then_start_continues_the_counter_and_snapshot_revert_bring
     let saved = guest.ticks(&tap).await;
     let change = domain.managed_save().await.unwrap();
     let after = change.domain.unwrap();
-    assert_eq!((after.state, after.reason, after.has_managed_save), (DomainState::Shutoff, reason::SHUTOFF_SAVED, true));
+    assert_eq!(
+        (after.state, after.reason, after.has_managed_save),
+        (DomainState::Shutoff, reason::SHUTOFF_SAVED, true)
+    );
     assert!(qemu_pids(&after.domain.uuid).is_empty(), "the saved guest's QEMU still runs");
     domain.create().await.unwrap();
     let tap = guest.tap_monitor().await;
@@ -133,7 +136,11 @@ async fn an_acpi_shutdown_powers_the_guest_off_and_a_guest_that_ignores_it_runs_
     let uuid = domain.get_info().await.unwrap().domain.uuid;
     // The call only asks: the domain is still running when it returns.
     let asked = domain.shutdown().await.unwrap();
-    assert_eq!(asked.domain.unwrap().state, DomainState::Running, "shutdown returned before the guest powered off");
+    assert_eq!(
+        asked.domain.unwrap().state,
+        DomainState::Running,
+        "shutdown returned before the guest powered off"
+    );
     let (listing, took) = until_state(conn, uuid, DomainState::Shutoff, Duration::from_secs(10)).await;
     assert_eq!(summary(&listing, uuid).reason, reason::SHUTOFF_SHUTDOWN);
     assert_eq!(listing.generation, asked.generation + 1, "the power-off is one generation");
@@ -148,7 +155,11 @@ async fn an_acpi_shutdown_powers_the_guest_off_and_a_guest_that_ignores_it_runs_
     tokio::time::sleep(Duration::from_millis(300)).await;
     stubborn_domain.shutdown().await.unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(stubborn_domain.get_state().await.unwrap().0, DomainState::Running, "no OS answered the button");
+    assert_eq!(
+        stubborn_domain.get_state().await.unwrap().0,
+        DomainState::Running,
+        "no OS answered the button"
+    );
     let destroyed = stubborn_domain.destroy().await.unwrap().domain.unwrap();
     assert_eq!((destroyed.state, destroyed.reason), (DomainState::Shutoff, reason::SHUTOFF_DESTROYED));
     assert!(qemu_pids(&defined.domain.uuid).is_empty());
@@ -231,14 +242,18 @@ async fn start_failures_say_why_and_leave_nothing() {
     assert_eq!(domain.get_state().await.unwrap().0, DomainState::Shutoff);
 
     // QEMU refuses its command line: its own words come back.
-    let bad = guest.xml(true).replace("<qemu:arg value='-qmp'/>", "<qemu:arg value='-no-such-option'/><qemu:arg value='-qmp'/>");
+    let bad = guest
+        .xml(true)
+        .replace("<qemu:arg value='-qmp'/>", "<qemu:arg value='-no-such-option'/><qemu:arg value='-qmp'/>");
     domain.undefine(rvirt::UndefineFlags::empty()).await.unwrap();
     let domain = conn.domain(conn.define_xml(&bad, 0).await.unwrap().domain.unwrap().domain);
     let error = domain.create().await.expect_err("a bad command line");
     assert!(error.to_string().contains("-no-such-option"), "QEMU's message is lost: {error}");
 
     // What the driver cannot honour is refused at define, naming it.
-    let interface = guest.xml(true).replace("</devices>", "<interface type='network'><source network='default'/></interface></devices>");
+    let interface = guest
+        .xml(true)
+        .replace("</devices>", "<interface type='network'><source network='default'/></interface></devices>");
     let error = conn.define_xml(&interface, 0).await.expect_err("an interface");
     assert_eq!(error.code, tonic::Code::InvalidArgument, "{error}");
     assert!(error.to_string().contains("interface"), "{error}");
@@ -253,7 +268,9 @@ async fn start_failures_say_why_and_leave_nothing() {
     })
     .await;
     let guest = TestGuest::new(daemon.dir(), "nobinary");
-    let domain = daemon.client.domain(daemon.client.define_xml(&guest.xml(true), 0).await.unwrap().domain.unwrap().domain);
+    let domain = daemon
+        .client
+        .domain(daemon.client.define_xml(&guest.xml(true), 0).await.unwrap().domain.unwrap().domain);
     let error = domain.create().await.expect_err("no emulator");
     assert!(error.to_string().contains("apt-get install qemu-system-x86"), "{error}");
     daemon.stop().await;
@@ -267,7 +284,8 @@ async fn a_client_that_gives_up_on_a_start_leaves_it_started_and_recorded_or_not
         let guest = TestGuest::new(daemon.dir(), &format!("cancel{i}"));
         let defined = conn.define_xml(&guest.xml(true), 0).await.unwrap().domain.unwrap();
         let uuid = defined.domain.uuid;
-        let mut request = tonic::Request::new(rvirt_proto::v1::DomainCreateRequest { uuid: uuid.to_string(), flags: 0 });
+        let mut request =
+            tonic::Request::new(rvirt_proto::v1::DomainCreateRequest { uuid: uuid.to_string(), flags: 0 });
         request.set_timeout(Duration::from_millis(deadline));
         let _ = conn.rpc().domain_create(request).await;
         // Whatever the client saw, the job finishes: wait for it, then the registry and the
@@ -338,7 +356,11 @@ async fn guests_outlive_a_killed_daemon_and_are_reattached_with_their_ids_and_st
     let after = conn.list_all_domains(ListFlags::empty()).await.unwrap();
     for name in ["running", "paused", "transient"] {
         assert_eq!(id_of(&after, name), id_of(&before, name), "{name} re-attached with its id and state");
-        assert_eq!(qemu_pids(&uuid_of(name)), pids[names.iter().position(|n| *n == name).unwrap()], "{name}: same QEMU");
+        assert_eq!(
+            qemu_pids(&uuid_of(name)),
+            pids[names.iter().position(|n| *n == name).unwrap()],
+            "{name}: same QEMU"
+        );
     }
     assert_eq!(id_of(&after, "killed"), Some((-1, DomainState::Shutoff, reason::SHUTOFF_CRASHED)));
     assert_eq!(id_of(&after, "poweredoff"), Some((-1, DomainState::Shutoff, reason::SHUTOFF_SHUTDOWN)));
@@ -360,10 +382,70 @@ async fn guests_outlive_a_killed_daemon_and_are_reattached_with_their_ids_and_st
         assert!(qemu_pids(&uuid_of_any(&after, name)).is_empty(), "{name}: QEMU left");
     }
     daemon.terminate().await;
-    let left: Vec<_> = std::fs::read_dir(dirs.runtime.join("qemu")).unwrap().flatten().map(|e| e.path()).collect();
+    let left: Vec<_> =
+        std::fs::read_dir(dirs.runtime.join("qemu")).unwrap().flatten().map(|e| e.path()).collect();
     assert!(left.is_empty(), "runtime folders left: {left:?}");
 }
 
 fn uuid_of_any(listing: &rvirt::Listing, name: &str) -> uuid::Uuid {
     listing.domains.iter().find(|d| d.domain.name == name).unwrap().domain.uuid
+}
+
+/// rvirsh drives a real guest end to end, with virsh's messages and listings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rvirsh_drives_a_real_guest_end_to_end() {
+    let daemon = qemu_daemon().await;
+    let guest = TestGuest::new(daemon.dir(), "g");
+    let xml = guest.dir.join("g.xml");
+    std::fs::write(&xml, guest.xml(true)).unwrap();
+    let rvirsh = |commands: &str| {
+        let output = std::process::Command::new(rvirt_tests::workspace_binary("rvirsh"))
+            .args(["-c", &daemon.uri, commands])
+            .output()
+            .expect("run rvirsh");
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "rvirsh {commands:?} failed: {stdout}{stderr}");
+        eprintln!("$ rvirsh {commands:?}\n{stdout}");
+        stdout
+    };
+    // virsh's table, its widths as virsh sizes them (rvirsh's own layout is checked byte for byte
+    // against virsh in tests/it/rvirsh.rs): the rows, whitespace collapsed.
+    let rows = |output: &str| -> Vec<String> {
+        let lines: Vec<&str> = output.lines().collect();
+        let header = lines.iter().position(|l| l.trim_start().starts_with("Id")).expect("a table");
+        assert!(lines[header + 1].chars().all(|c| c == '-'), "{output}");
+        lines[header + 2..].iter().filter(|l| !l.is_empty()).map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect()
+    };
+    assert_eq!(rvirsh(&format!("define {}", xml.display())), format!("Domain 'g' defined from {}\n\n", xml.display()));
+    let out = rvirsh("start g; list --all");
+    assert!(out.starts_with("Domain 'g' started\n\n"), "{out}");
+    assert_eq!(rows(&out), ["1 g running"]);
+    guest.wait_serial("BOOT", 1).await;
+    let out = rvirsh("suspend g; list --all; resume g");
+    assert!(out.starts_with("Domain 'g' suspended\n\n") && out.ends_with("Domain 'g' resumed\n\n"), "{out}");
+    assert_eq!(rows(out.trim_end_matches("Domain 'g' resumed\n\n")), ["1 g paused"]);
+    let out = rvirsh("managedsave g; list --all --managed-save");
+    assert!(out.starts_with("\nDomain 'g' state saved by libvirt\n\n"), "{out}");
+    assert_eq!(rows(&out), ["- g saved"]);
+    let out = rvirsh("start g; list");
+    assert!(out.starts_with("Domain 'g' started\n\n"), "{out}");
+    assert_eq!(rows(&out), ["2 g running"]);
+    assert_eq!(rvirsh("snapshot-create-as g s1"), "Domain snapshot s1 created\n");
+    assert_eq!(rvirsh("snapshot-revert g s1; snapshot-current g --name"), "Domain snapshot s1 reverted\n\ns1\n");
+    assert_eq!(rows(&rvirsh("list")), ["3 g running"], "a revert is a new run");
+    assert_eq!(rvirsh("shutdown g"), "Domain 'g' is being shutdown\n\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rows(&rvirsh("list --all")) != ["- g shut off"] {
+        assert!(Instant::now() < deadline, "the guest never powered off");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = rvirsh("start g; destroy g; undefine g --snapshots-metadata; list --all");
+    assert!(
+        out.starts_with("Domain 'g' started\n\nDomain 'g' destroyed\n\nDomain 'g' has been undefined\n\n"),
+        "{out}"
+    );
+    assert!(rows(&out).is_empty(), "{out}");
+    assert!(leftovers(&daemon).is_empty(), "left behind: {:?}", leftovers(&daemon));
+    daemon.stop().await;
 }
