@@ -57,7 +57,7 @@ impl Design for Registry {
         started.elapsed()
     }
     fn commit(&self, domain: Domain) {
-        self.commit(domain.uuid(), &Change { domain: Some(domain), started: false }, u64::MAX).unwrap();
+        self.commit(domain.uuid(), &Change::update(domain), u64::MAX).unwrap();
     }
 }
 

@@ -1,92 +1,11 @@
 //! `Domain`: one domain as the registry holds it, a plain value (no locks, no I/O, no prost).
-//! `DomainState` and the reason numbers carry libvirt's values.
+//! `DomainState` and the reason numbers are rvirt-proto's (`rvirt_proto::state`).
 
 use crate::xml::DomainDef;
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// virDomainState, with libvirt's numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(i32)]
-pub enum DomainState {
-    /// VIR_DOMAIN_NOSTATE.
-    NoState = 0,
-    /// VIR_DOMAIN_RUNNING.
-    Running = 1,
-    /// VIR_DOMAIN_BLOCKED ("idle").
-    Blocked = 2,
-    /// VIR_DOMAIN_PAUSED.
-    Paused = 3,
-    /// VIR_DOMAIN_SHUTDOWN ("in shutdown").
-    Shutdown = 4,
-    /// VIR_DOMAIN_SHUTOFF.
-    Shutoff = 5,
-    /// VIR_DOMAIN_CRASHED.
-    Crashed = 6,
-    /// VIR_DOMAIN_PMSUSPENDED.
-    PmSuspended = 7,
-}
-
-impl DomainState {
-    /// Every state, in libvirt's order.
-    pub const ALL: [DomainState; 8] = [
-        DomainState::NoState,
-        DomainState::Running,
-        DomainState::Blocked,
-        DomainState::Paused,
-        DomainState::Shutdown,
-        DomainState::Shutoff,
-        DomainState::Crashed,
-        DomainState::PmSuspended,
-    ];
-
-    /// The state with libvirt's number `value`.
-    pub fn from_i32(value: i32) -> Option<Self> {
-        Self::ALL.get(usize::try_from(value).ok()?).copied()
-    }
-}
-
-impl std::fmt::Display for DomainState {
-    /// virsh's words for the state.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            DomainState::NoState => "no state",
-            DomainState::Running => "running",
-            DomainState::Blocked => "idle",
-            DomainState::Paused => "paused",
-            DomainState::Shutdown => "in shutdown",
-            DomainState::Shutoff => "shut off",
-            DomainState::Crashed => "crashed",
-            DomainState::PmSuspended => "pmsuspended",
-        })
-    }
-}
-
-/// The reason numbers rvirt sets (vir<State>Reason in libvirt).
-pub mod reason {
-    /// Any state: VIR_DOMAIN_*_UNKNOWN.
-    pub const UNKNOWN: i32 = 0;
-    /// VIR_DOMAIN_RUNNING_BOOTED.
-    pub const RUNNING_BOOTED: i32 = 1;
-    /// VIR_DOMAIN_RUNNING_RESTORED.
-    pub const RUNNING_RESTORED: i32 = 3;
-    /// VIR_DOMAIN_RUNNING_UNPAUSED.
-    pub const RUNNING_UNPAUSED: i32 = 5;
-    /// VIR_DOMAIN_RUNNING_WAKEUP.
-    pub const RUNNING_WAKEUP: i32 = 8;
-    /// VIR_DOMAIN_PAUSED_USER.
-    pub const PAUSED_USER: i32 = 1;
-    /// VIR_DOMAIN_SHUTOFF_SHUTDOWN.
-    pub const SHUTOFF_SHUTDOWN: i32 = 1;
-    /// VIR_DOMAIN_SHUTOFF_DESTROYED.
-    pub const SHUTOFF_DESTROYED: i32 = 2;
-    /// VIR_DOMAIN_SHUTOFF_CRASHED.
-    pub const SHUTOFF_CRASHED: i32 = 3;
-    /// VIR_DOMAIN_SHUTOFF_SAVED.
-    pub const SHUTOFF_SAVED: i32 = 5;
-    /// VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT.
-    pub const SHUTOFF_FROM_SNAPSHOT: i32 = 7;
-}
+pub use rvirt_proto::state::{DomainState, reason};
 
 /// A snapshot's metadata (libvirt's virDomainSnapshotDef, the part rvirt keeps).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,9 @@ pub mod v1 {
     tonic::include_proto!("rvirt.v1");
 }
 
+pub mod state;
+pub use state::DomainState;
+
 /// The encoded `FileDescriptorSet` of the contract, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rvirt_descriptor.bin"));
 
