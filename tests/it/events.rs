@@ -34,16 +34,29 @@ async fn a_guest_that_stops_on_its_own_is_one_generation_and_stale_reports_chang
 
     // About an earlier run of `p` (its id was another): dropped.
     let uuid = running.domain.uuid;
-    let stale = DriverEvent { uuid, id: running.domain.id + 7, state: State::Shutoff, reason: reason::SHUTOFF_SHUTDOWN };
+    let stale = DriverEvent {
+        uuid,
+        id: running.domain.id + 7,
+        state: State::Shutoff,
+        reason: reason::SHUTOFF_SHUTDOWN,
+    };
     driver.inject(stale).await.unwrap();
     // A report of the state it is already in: nothing to commit either.
-    let same = DriverEvent { uuid, id: running.domain.id, state: State::Running, reason: reason::RUNNING_BOOTED };
+    let same =
+        DriverEvent { uuid, id: running.domain.id, state: State::Running, reason: reason::RUNNING_BOOTED };
     driver.inject(same).await.unwrap();
     // The guest powers off by itself.
-    let off = DriverEvent { uuid, id: running.domain.id, state: State::Shutoff, reason: reason::SHUTOFF_SHUTDOWN };
+    let off =
+        DriverEvent { uuid, id: running.domain.id, state: State::Shutoff, reason: reason::SHUTOFF_SHUTDOWN };
     driver.inject(off).await.unwrap();
-    let listing = until(conn, |l| l.domains.iter().any(|d| d.domain.uuid == uuid && d.state == DomainState::Shutoff)).await;
-    assert_eq!(listing.generation, before + 1, "exactly one generation for the power-off, none for the others");
+    let listing =
+        until(conn, |l| l.domains.iter().any(|d| d.domain.uuid == uuid && d.state == DomainState::Shutoff))
+            .await;
+    assert_eq!(
+        listing.generation,
+        before + 1,
+        "exactly one generation for the power-off, none for the others"
+    );
     let p = listing.domains.iter().find(|d| d.domain.uuid == uuid).unwrap();
     assert_eq!((p.reason, p.domain.id), (reason::SHUTOFF_SHUTDOWN, -1), "shut off, reason shutdown, no id");
 
