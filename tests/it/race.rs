@@ -1,7 +1,8 @@
 //! The race comparison, bounded for CI: ListAllDomains replays exactly under churn, the legacy enumeration shows its anomalies.
 //!
-//! The bounded run asserts only what holds on every run: every ListAllDomains listing replays
-//! exactly and shows no anomaly. Whether a few seconds of random churn happen to tear a legacy
+//! The bounded runs (on the test driver, and on the qemu driver with real boot-sector guests)
+//! assert only what holds on every run: every ListAllDomains listing replays exactly and shows
+//! no anomaly. Whether a few seconds of random churn happen to tear a legacy
 //! enumeration is a matter of scheduling (on a loaded machine the listers may simply never
 //! overlap a change), so the legacy side is asserted on forced interleavings instead: one change
 //! placed between two calls of the enumeration (as in `legacy.rs`), each classified by the same
@@ -9,14 +10,20 @@
 //! shown able to fail on doctored listings and on an unrecorded change.
 
 use rvirt::{Connection, DomainState, LegacyStep, ListFlags};
-use rvirt_tests::race::{Anomalies, AtomicSample, Ledger, RaceConfig, RaceReport, run};
+use rvirt_tests::race::{Anomalies, AtomicSample, Ledger, RaceConfig, RaceGuests, RaceReport, run};
 use rvirt_tests::{TestDaemon, domain_xml, start_daemon, uuid_for};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_all_domains_replays_exactly_under_churn() {
-    let config =
-        RaceConfig { domains: 24, churners: 2, listers: 4, duration: Duration::from_secs(3), uri: None };
+    let config = RaceConfig {
+        domains: 24,
+        churners: 2,
+        listers: 4,
+        duration: Duration::from_secs(3),
+        uri: None,
+        guests: RaceGuests::Test,
+    };
     let started = Instant::now();
     let report = run(&config, |_| {}).await.unwrap();
     let summary = format!("{report:#?}");
@@ -30,6 +37,37 @@ async fn list_all_domains_replays_exactly_under_churn() {
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["atomic"]["method"], "ListAllDomains");
     assert_eq!(json["atomic_replay_checked"], report.atomic_replay_checked);
+}
+
+/// The same proof with real guests: a daemon on the qemu driver, its churners starting,
+/// destroying, suspending, resuming and saving boot-sector QEMUs while the listers list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_all_domains_replays_exactly_while_real_qemu_guests_churn() {
+    let guests = tempfile::tempdir().unwrap();
+    let config = RaceConfig {
+        domains: 6,
+        churners: 2,
+        listers: 4,
+        duration: Duration::from_secs(4),
+        uri: None,
+        guests: RaceGuests::Qemu(guests.path().to_owned()),
+    };
+    let started = Instant::now();
+    let report = run(&config, |_| {}).await.unwrap();
+    let summary = format!("{report:#?}");
+    assert_eq!(report.guests, "qemu");
+    assert!(report.atomic_verified(), "ListAllDomains failed its replay: {summary}");
+    assert_eq!(report.atomic.anomalies, Anomalies::default(), "{summary}");
+    assert!(report.atomic_replay_checked > 50, "too few atomic listings to mean anything: {summary}");
+    // Each change is a QEMU started, ended, stopped or saved: tens in a few seconds, not thousands.
+    assert!(report.changes > u64::from(config.domains) + 10, "too little churn to mean anything: {summary}");
+    for kind in ["Start", "Destroy"] {
+        assert!(report.operations.get(kind).is_some_and(|n| *n > 0), "no {kind} acknowledged: {summary}");
+    }
+    assert!(report.legacy.listings > 0 && report.legacy.checked == report.legacy.listings, "{summary}");
+    assert!(report.suspicions().is_empty(), "{:?}\n{summary}", report.suspicions());
+    assert!(rvirt_tests::qemu::qemu_pids_under(guests.path()).is_empty(), "a QEMU outlived the run");
+    assert!(started.elapsed() < Duration::from_secs(20), "the bounded qemu run took {:?}", started.elapsed());
 }
 
 /// Three persistent domains, `run` running (id 1), `off` and `spare` shut off, and a transient

@@ -132,3 +132,50 @@ pub fn kill(pid: i32, signal: &str) {
     let status = std::process::Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
     assert!(status.is_ok_and(|s| s.success()), "kill -{signal} {pid}");
 }
+
+impl TestGuest {
+    /// Its domain XML with a fixed `uuid` and without the tap monitor: the boot-sector guest as
+    /// a benchmark or a race defines it, where only rvirtd talks to its QEMU (q35, 32 MiB, one
+    /// vcpu, the boot sector on a read-only virtio disk, the serial port to a file, ACPI).
+    pub fn xml_with_uuid(&self, uuid: &uuid::Uuid) -> String {
+        format!(
+            "<domain type='qemu'><name>{name}</name><uuid>{uuid}</uuid>\
+             <memory unit='MiB'>32</memory><vcpu>1</vcpu>\
+             <os><type arch='x86_64' machine='q35'>hvm</type><boot dev='hd'/></os>\
+             <features><acpi/></features>\
+             <devices><disk type='file' device='disk'><driver name='qemu' type='raw'/>\
+             <source file='{dir}/boot.img'/><target dev='vda' bus='virtio'/><readonly/></disk>\
+             <serial type='file'><source path='{serial}'/><target port='0'/></serial></devices>\
+             </domain>",
+            name = self.name,
+            dir = self.dir.display(),
+            serial = self.serial().display(),
+        )
+    }
+
+    /// Whether the guest printed BOOT on its serial port (since the file was last emptied).
+    pub fn booted(&self) -> bool {
+        std::fs::read_to_string(self.serial()).is_ok_and(|log| log.contains("BOOT"))
+    }
+}
+
+/// Pids of every live QEMU whose command line names a path under `dir`: what a harness that
+/// made its guests' files there has to end when it is done.
+pub fn qemu_pids_under(dir: &Path) -> Vec<i32> {
+    let needle = dir.as_os_str().as_encoded_bytes();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let mut args = cmdline.split(|b| *b == 0);
+            !zombie
+                && args.next().is_some_and(|exe| exe.ends_with(b"qemu-system-x86_64"))
+                && args.any(|arg| arg.windows(needle.len()).any(|window| window == needle))
+        })
+        .collect()
+}

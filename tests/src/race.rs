@@ -24,16 +24,26 @@
 //! the replay has moved past its generation is checked against the replay rolled back with the
 //! before-images of the changes since. Legacy listings are few, so they are kept and classified
 //! at the end against the truth over their bracket; see `Anomalies` for the precise definitions.
+//!
+//! The domains are the test driver's (`RaceGuests::Test`, every lifecycle operation) or real
+//! boot-sector guests for a daemon on the qemu driver (`RaceGuests::Qemu`): then every start,
+//! destroy, suspend, resume and managed save is a QEMU process started, ended, stopped or
+//! migrated to a file, and the ledger proves the registry stays exact while real hypervisor
+//! work happens under it. Such a run leaves no QEMU behind: it destroys and undefines its
+//! population when the churn is over.
 
+use crate::qemu::TestGuest;
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use rvirt::{
     Change, Connection, DomainId, DomainState, DomainSummary, ErrorKind, LegacyListing, LegacyStep,
     ListFlags, Listing, MomentDeleteFlags, UndefineFlags,
 };
+use rvirtd::config::DriverKind;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -50,8 +60,27 @@ pub struct RaceConfig {
     pub listers: u32,
     /// How long the churn and the listing go on.
     pub duration: Duration,
-    /// The daemon to use; `None` starts one in this process (`crate::start_daemon`).
+    /// The daemon to use; `None` starts one in this process (`crate::start_daemon`, on the
+    /// driver `guests` needs).
     pub uri: Option<String>,
+    /// What the domains are.
+    pub guests: RaceGuests,
+}
+
+/// The kind of domains a run churns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RaceGuests {
+    /// `<domain type='test'>` for the test driver: every lifecycle operation.
+    #[default]
+    Test,
+    /// The boot-sector guest (`crate::qemu::TestGuest`, its files in this folder) for a daemon
+    /// on the qemu driver. Its churners start, destroy, suspend, resume, save, define, undefine
+    /// and toggle autostart. They never ask for an ACPI shutdown: the power-off that follows
+    /// arrives as an event, one generation no client acknowledges, which the ledger would count
+    /// as a gap (a change it cannot replay). Nor PM suspend, which needs a guest agent the
+    /// driver does not have, nor snapshots, whose cost (a helper QEMU for each one taken of a
+    /// shut-off guest) would leave little time for anything else.
+    Qemu(PathBuf),
 }
 
 /// Where a run is, for a progress line.
@@ -142,6 +171,8 @@ pub struct MethodReport {
 pub struct RaceReport {
     /// Which daemon: "in-process" or the URI.
     pub daemon: String,
+    /// What the domains were: "test" (the test driver's) or "qemu" (real boot-sector guests).
+    pub guests: String,
     /// CPUs this machine offers.
     pub cpus: usize,
     /// Domains in the population.
@@ -172,6 +203,9 @@ pub struct RaceReport {
     pub refused_legal: u64,
     /// Up to 20 of the legal operations refused, in words.
     pub refused_legal_examples: Vec<String>,
+    /// The churners' acknowledged operations by kind ("Start", "Destroy", ...): on the qemu
+    /// driver, how many QEMUs were really started, ended, stopped or saved.
+    pub operations: BTreeMap<String, u64>,
     /// Generations no acknowledged change produced (up to 100 of them).
     pub gaps: Vec<u64>,
     /// Generations two acknowledged changes claimed (up to 100 of them).
@@ -938,10 +972,15 @@ struct Slot {
     current: Option<DomainSummary>,
     /// Snapshots its churner created and has not deleted, oldest first.
     snapshots: Vec<String>,
+    /// Its boot-sector guest's files, for a run on the qemu driver.
+    guest: Option<TestGuest>,
 }
 
 impl Slot {
     fn xml(&self) -> String {
+        if let Some(guest) = &self.guest {
+            return guest.xml_with_uuid(&self.uuid);
+        }
         format!(
             "<domain type='test'><name>{}</name><uuid>{}</uuid><memory unit='MiB'>64</memory>\
              <os><type>hvm</type></os><devices><disk type='file' device='disk'>\
@@ -952,6 +991,9 @@ impl Slot {
 
     /// Every operation legal in the state the churner knows.
     fn legal_ops(&self) -> Vec<Op> {
+        if self.guest.is_some() {
+            return self.legal_qemu_ops();
+        }
         let Some(d) = &self.current else {
             return vec![Op::Define, Op::Define, Op::CreateTransient];
         };
@@ -990,6 +1032,53 @@ impl Slot {
     }
 }
 
+impl Slot {
+    /// The operations of a qemu run (see `RaceGuests::Qemu`) legal in the state the churner knows.
+    fn legal_qemu_ops(&self) -> Vec<Op> {
+        let Some(d) = &self.current else {
+            return vec![Op::Define, Op::Define, Op::CreateTransient];
+        };
+        let mut ops = vec![Op::Autostart(!d.autostart), Op::Define];
+        if d.has_managed_save {
+            ops.push(Op::ManagedSaveRemove);
+        }
+        if d.domain.id == -1 {
+            let flags = match d.has_managed_save {
+                true => UndefineFlags::MANAGED_SAVE,
+                false => UndefineFlags::empty(),
+            };
+            ops.extend([Op::Start, Op::Start, Op::Start, Op::Undefine(flags)]);
+        } else {
+            ops.extend([Op::Destroy, Op::Destroy]);
+            match d.state {
+                DomainState::Paused => ops.extend([Op::Resume, Op::Resume]),
+                _ => ops.extend([Op::Suspend, Op::Suspend]),
+            }
+            if d.persistent {
+                ops.extend([Op::ManagedSave, Op::Undefine(UndefineFlags::empty())]);
+            }
+        }
+        ops
+    }
+}
+
+/// Any operation of a qemu run, legal or not (see `any_op`).
+fn any_qemu_op(rng: &mut impl Rng) -> Op {
+    let ops = [
+        Op::Define,
+        Op::CreateTransient,
+        Op::Start,
+        Op::Destroy,
+        Op::Suspend,
+        Op::Resume,
+        Op::ManagedSave,
+        Op::ManagedSaveRemove,
+        Op::Autostart(rng.random_bool(0.5)),
+        Op::Undefine(UndefineFlags::from_bits_truncate(rng.random_range(0..2))),
+    ];
+    ops.choose(rng).expect("operations").clone()
+}
+
 /// Any operation at all, legal or not: the daemon must refuse the illegal ones and change nothing
 /// (a refused change that still took a generation would show up as a gap).
 fn any_op(rng: &mut impl Rng) -> Op {
@@ -1013,9 +1102,34 @@ fn any_op(rng: &mut impl Rng) -> Op {
     ops.choose(rng).expect("operations").clone()
 }
 
+impl Op {
+    /// The operation's name, without its arguments.
+    fn kind(&self) -> &'static str {
+        match self {
+            Op::Define => "Define",
+            Op::CreateTransient => "CreateTransient",
+            Op::Start => "Start",
+            Op::Shutdown => "Shutdown",
+            Op::Destroy => "Destroy",
+            Op::Suspend => "Suspend",
+            Op::Resume => "Resume",
+            Op::PmSuspend => "PmSuspend",
+            Op::PmWakeup => "PmWakeup",
+            Op::ManagedSave => "ManagedSave",
+            Op::ManagedSaveRemove => "ManagedSaveRemove",
+            Op::Autostart(_) => "Autostart",
+            Op::SnapshotCreate => "SnapshotCreate",
+            Op::SnapshotDelete(_) => "SnapshotDelete",
+            Op::Undefine(_) => "Undefine",
+        }
+    }
+}
+
 /// What one churner did.
 #[derive(Debug, Default)]
 struct ChurnStats {
+    /// Acknowledged operations by kind.
+    acknowledged: BTreeMap<String, u64>,
     refused: u64,
     refused_legal: u64,
     /// The first few legal operations refused, in words.
@@ -1038,7 +1152,8 @@ async fn churn(
             let mut rng = rand::rng();
             let index = rng.random_range(0..slots.len());
             if rng.random_bool(0.05) {
-                (index, any_op(&mut rng), false)
+                let op = if slots[index].guest.is_some() { any_qemu_op(&mut rng) } else { any_op(&mut rng) };
+                (index, op, false)
             } else {
                 let op = slots[index].legal_ops().choose(&mut rng).expect("an operation").clone();
                 (index, op, true)
@@ -1050,6 +1165,7 @@ async fn churn(
         match issue(&conn, slot, &op, &snapshot).await {
             Ok(change) => {
                 ledger.record(slot.uuid, &change);
+                *stats.acknowledged.entry(op.kind().to_owned()).or_default() += 1;
                 match &op {
                     Op::SnapshotCreate => slot.snapshots.push(snapshot),
                     Op::SnapshotDelete(name) => slot.snapshots.retain(|s| s != name),
@@ -1112,7 +1228,10 @@ pub async fn run(config: &RaceConfig, mut progress: impl FnMut(&Progress)) -> an
     let (in_process, uri) = match &config.uri {
         Some(uri) => (None, uri.clone()),
         None => {
-            let daemon = crate::start_daemon().await;
+            let daemon = match &config.guests {
+                RaceGuests::Test => crate::start_daemon().await,
+                RaceGuests::Qemu(_) => crate::start_daemon_with(|c| c.driver = DriverKind::Qemu).await,
+            };
             let uri = daemon.uri.clone();
             (Some(daemon), uri)
         }
@@ -1123,11 +1242,13 @@ pub async fn run(config: &RaceConfig, mut progress: impl FnMut(&Progress)) -> an
     // The population: fresh names and uuids, so a daemon given by URI can hold other domains.
     let tag: u32 = rand::rng().random_range(0..0x100_0000);
     let mut slots: Vec<Slot> = (0..config.domains)
-        .map(|i| Slot {
-            name: format!("race-{tag:06x}-{i:05}"),
-            uuid: Uuid::new_v4(),
-            current: None,
-            snapshots: Vec::new(),
+        .map(|i| {
+            let name = format!("race-{tag:06x}-{i:05}");
+            let guest = match &config.guests {
+                RaceGuests::Test => None,
+                RaceGuests::Qemu(dir) => Some(TestGuest::new(dir, &name)),
+            };
+            Slot { name, uuid: Uuid::new_v4(), current: None, snapshots: Vec::new(), guest }
         })
         .collect();
     for (i, slot) in slots.iter_mut().enumerate() {
@@ -1191,6 +1312,9 @@ pub async fn run(config: &RaceConfig, mut progress: impl FnMut(&Progress)) -> an
     for churner in churners {
         let done = churner.await??;
         stats.refused += done.refused;
+        for (kind, count) in done.acknowledged {
+            *stats.acknowledged.entry(kind).or_default() += count;
+        }
         stats.refused_legal += done.refused_legal;
         stats.examples.extend(done.examples);
     }
@@ -1198,12 +1322,30 @@ pub async fn run(config: &RaceConfig, mut progress: impl FnMut(&Progress)) -> an
         lister.await??;
     }
     progress(&ledger.progress(elapsed));
+    let mut report = ledger.finish();
+    if let RaceGuests::Qemu(dir) = &config.guests {
+        let population: HashSet<Uuid> = slots.iter().map(|slot| slot.uuid).collect();
+        end_guests(&conn, &population).await?;
+        let left = crate::qemu::qemu_pids_under(dir);
+        if !left.is_empty() {
+            // Destroyed and undefined, yet running: a QEMU the daemon lost track of.
+            report.unexplained_count += 1;
+            report.unexplained.push(format!("QEMUs still running after every guest was destroyed: {left:?}"));
+            for pid in left {
+                let _ = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            }
+        }
+    }
     if let Some(daemon) = in_process {
         daemon.stop().await;
     }
 
-    let mut report = ledger.finish();
     report.daemon = if config.uri.is_some() { uri } else { "in-process".to_owned() };
+    report.guests = match config.guests {
+        RaceGuests::Test => "test",
+        RaceGuests::Qemu(_) => "qemu",
+    }
+    .to_owned();
     report.cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     report.domains = config.domains;
     report.churned_domains = churned;
@@ -1216,5 +1358,22 @@ pub async fn run(config: &RaceConfig, mut progress: impl FnMut(&Progress)) -> an
     report.refused = stats.refused;
     report.refused_legal = stats.refused_legal;
     report.refused_legal_examples = stats.examples.into_iter().take(KEPT).collect();
+    report.operations = stats.acknowledged;
     Ok(report)
+}
+
+/// Destroys and undefines every domain of `population` (the run is over: nothing is recorded),
+/// so no QEMU outlives a qemu run and the daemon keeps nothing of it.
+async fn end_guests(conn: &Connection, population: &HashSet<Uuid>) -> anyhow::Result<()> {
+    let listing = conn.list_all_domains(ListFlags::empty()).await?;
+    for summary in listing.domains.into_iter().filter(|d| population.contains(&d.domain.uuid)) {
+        let domain = conn.domain(summary.domain.clone());
+        if summary.domain.id != -1 {
+            domain.destroy().await?;
+        }
+        if summary.persistent {
+            domain.undefine(UndefineFlags::MANAGED_SAVE | UndefineFlags::SNAPSHOTS_METADATA).await?;
+        }
+    }
+    Ok(())
 }

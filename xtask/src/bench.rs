@@ -1,6 +1,8 @@
 //! `cargo xtask bench [--quick] [--sizes 100,1000,...] [--json FILE] [--no-libvirt]`: end-to-end
 //! benchmarks of a release rvirtd, measured by this (separate, release) process over its unix
 //! socket and over TCP, with libvirtd's test driver side by side when it is installed.
+//! `--qemu [--runs N]` measures the qemu driver on real guests instead (`bench_qemu`); without
+//! it, `--quick` is the listing benchmark CI runs, as ever.
 //!
 //! Measured, for each N: ListAllDomains latency (no filter and a selective one) over unix and TCP,
 //! the legacy enumeration and its ratio, libvirtd's listAllDomains and its ratio, daemon memory
@@ -83,10 +85,13 @@ pub(crate) fn run_task(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let mut options =
         Options { sizes: vec![100, 1_000, 10_000, 100_000], quick: false, json: None, libvirt: true };
     let mut sizes = None;
+    let (mut qemu, mut runs) = (false, None);
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--quick" => options.quick = true,
+            "--qemu" => qemu = true,
+            "--runs" => runs = Some(args.next().context("--runs needs a number")?.parse()?),
             "--sizes" => {
                 let list = args.next().context("--sizes needs a list, e.g. 100,1000")?;
                 sizes = Some(list.split(',').map(str::parse).collect::<Result<_, _>>()?);
@@ -95,6 +100,17 @@ pub(crate) fn run_task(root: &Path, args: &[String]) -> anyhow::Result<()> {
             "--no-libvirt" => options.libvirt = false,
             other => bail!("unknown option {other}; see the module comment of xtask/src/bench.rs"),
         }
+    }
+    if qemu {
+        if sizes.is_some() {
+            bail!("--sizes is the listing benchmark's; --qemu measures 1, 10 and 30 guests");
+        }
+        crate::build_rvirtd()?;
+        let Options { quick, json, libvirt, .. } = options;
+        return crate::bench_qemu::run_task(root, &crate::bench_qemu::Options { quick, runs, json, libvirt });
+    }
+    if runs.is_some() {
+        bail!("--runs applies to --qemu");
     }
     options.sizes = sizes.unwrap_or(if options.quick { vec![100, 1_000] } else { options.sizes });
     crate::build_rvirtd()?;

@@ -1,6 +1,7 @@
 //! `cargo xtask`: project automation. A flat match on the subcommand; each task in its own module.
 
 mod bench;
+mod bench_qemu;
 mod crash;
 mod race;
 mod service;
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 const USAGE: &str = "usage: cargo xtask <task> [options]
 
 tasks:
-  bench            benchmarks of a release rvirtd, beside libvirtd when installed (--quick)
+  bench            benchmarks of a release rvirtd, beside libvirtd when installed (--quick, --qemu)
   crash            kill rvirtd with SIGKILL under churn, restart, check nothing is lost (--kills N)
   install-service  install rvirtd, rvirsh, the systemd unit and the default config (--dry-run)
   race             legacy enumeration vs ListAllDomains under churn, every atomic listing replayed
@@ -32,13 +33,22 @@ tasks:
 fn task_usage(task: &str) -> Option<&'static str> {
     Some(match task {
         "bench" => "usage: cargo xtask bench [--quick] [--sizes N,N,...] [--json FILE] [--no-libvirt]
+       cargo xtask bench --qemu [--quick] [--runs N] [--json FILE] [--no-libvirt]
 
 Benchmarks a release rvirtd (state on tmpfs, client in another process), beside a private
 libvirtd on its test driver when libvirtd and python3-libvirt are installed.
   --quick        small sizes (100, 1000) and fewer rounds: proves the benchmark works
   --sizes LIST   domain counts to measure [default: 100,1000,10000,100000]
   --json FILE    also write the report as JSON
-  --no-libvirt   skip libvirtd even when it is installed",
+  --no-libvirt   skip libvirtd even when it is installed
+
+With --qemu, the qemu driver on the boot-sector guest (q35, 32 MiB, 1 vcpu, TCG) instead:
+define, start (until it returns, until the guest runs), suspend, resume, ACPI shutdown,
+destroy, kill -9 of QEMU seen, managed save and restore, snapshot create and revert,
+ListAllDomains with 1, 10 and 30 guests running, daemon RSS; beside libvirt's own QEMU driver
+(python3-libvirt's qemu:///embed, libvirt-daemon-driver-qemu) on the same guest.
+  --quick        3 runs of each operation, 20 listings (about a minute)
+  --runs N       runs of each operation [default: 20; 3 with --quick]",
         "crash" => "usage: cargo xtask crash [--kills N] [--clients C] [--domains D] [--max-churn-ms MS] [--json FILE]
 
 Kills rvirtd with SIGKILL at random moments under churn, restarts it, and checks every
@@ -54,11 +64,13 @@ Builds rvirtd and rvirsh in release and installs them under DIR/bin, the systemd
 /etc/systemd/system and the default config in /etc/rvirt (kept when present).
   --prefix DIR  [default: /usr/local]
   --dry-run     show the steps, change nothing",
-        "race" => "usage: cargo xtask race [--domains N] [--churners C] [--listers L] [--duration S] [--json FILE] [--uri URI]
+        "race" => "usage: cargo xtask race [--driver test|qemu] [--domains N] [--churners C] [--listers L] [--duration S] [--json FILE] [--uri URI]
 
 The legacy enumeration against ListAllDomains under churn; every atomic listing is replayed
 against the registry at its generation.
-  --domains N    population [default: 50]
+  --driver D     test (in-memory domains) or qemu (real boot-sector guests: starts, destroys,
+                 suspends, resumes and managed saves of QEMU processes) [default: test]
+  --domains N    population [default: 50; 24 with --driver qemu]
   --churners C   clients changing domains [default: 4]
   --listers L    listing clients, half legacy, half ListAllDomains [default: 16]
   --duration S   seconds [default: 10]

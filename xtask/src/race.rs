@@ -1,15 +1,17 @@
-//! `cargo xtask race [--domains N] [--churners C] [--listers L] [--duration S] [--json FILE]
-//! [--uri URI]`: the legacy enumeration against ListAllDomains under churn (engine:
+//! `cargo xtask race [--driver test|qemu] [--domains N] [--churners C] [--listers L] [--duration S]
+//! [--json FILE] [--uri URI]`: the legacy enumeration against ListAllDomains under churn (engine:
 //! `rvirt_tests::race`). It runs in release (a debug `cargo xtask` runs itself again in release).
-//! Defaults: 50 domains, 4 churners, 16 listers, 10 s. Without `--uri` it builds rvirtd in xtask's own profile and spawns that
-//! binary on a unix socket in a temporary folder, so client and daemon are separate processes as
-//! in production. Prints a progress line every second, then a table per method and the replay
-//! verdict; fails if any ListAllDomains listing did not replay exactly or showed an anomaly, or if
-//! anything was unexplained.
+//! Defaults: 50 domains, 4 churners, 16 listers, 10 s. Without `--uri` it builds rvirtd in xtask's
+//! own profile and spawns that binary on a unix socket in a temporary folder, so client and daemon
+//! are separate processes as in production. `--driver qemu` spawns it with `--driver qemu` and
+//! churns real boot-sector guests (24 by default: each running one is a QEMU), their files in a
+//! temporary folder; with `--uri` the daemon given must run the qemu driver. Prints a progress
+//! line every second, then a table per method and the replay verdict; fails if any ListAllDomains
+//! listing did not replay exactly or showed an anomaly, or if anything was unexplained.
 
 use anyhow::{Context, bail};
 use rvirt_tests::process::{DaemonDirs, DaemonProcess};
-use rvirt_tests::race::{MethodReport, Progress, RaceConfig, RaceReport, run};
+use rvirt_tests::race::{MethodReport, Progress, RaceConfig, RaceGuests, RaceReport, run};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,14 +23,29 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
     }
     // A small population and many listers: every listing is replay-checked, so the more listings
     // a run makes, the stronger its verdict (about 3,000 atomic listings a second on 2 cores).
-    let mut config =
-        RaceConfig { domains: 50, churners: 4, listers: 16, duration: Duration::from_secs(10), uri: None };
+    let mut config = RaceConfig {
+        domains: 50,
+        churners: 4,
+        listers: 16,
+        duration: Duration::from_secs(10),
+        uri: None,
+        guests: RaceGuests::Test,
+    };
     let mut json = None;
+    let mut domains = None;
+    let mut qemu = false;
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--domains" => config.domains = value()?.parse()?,
+            "--driver" => {
+                qemu = match value()?.as_str() {
+                    "test" => false,
+                    "qemu" => true,
+                    other => bail!("unknown driver {other}: test or qemu"),
+                }
+            }
+            "--domains" => domains = Some(value()?.parse()?),
             "--churners" => config.churners = value()?.parse()?,
             "--listers" => config.listers = value()?.parse()?,
             "--duration" => config.duration = Duration::from_secs_f64(value()?.parse()?),
@@ -37,6 +54,18 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
             other => bail!("unknown option {other}; see the module comment of xtask/src/race.rs"),
         }
     }
+    // A few dozen real guests: each running one is a QEMU of about 32 MiB and half a percent of
+    // a core, and each start boots SeaBIOS, so 2 cores run 24 of them with room for the listers.
+    config.domains = domains.unwrap_or(if qemu { 24 } else { 50 });
+    let guest_dir = match qemu {
+        true => {
+            rvirt_tests::qemu::require_qemu();
+            let dir = tempfile::tempdir()?;
+            config.guests = RaceGuests::Qemu(dir.path().to_owned());
+            Some(dir)
+        }
+        false => None,
+    };
     let tty = std::io::stdout().is_terminal();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let (result, spawned_name) = runtime.block_on(async {
@@ -45,27 +74,34 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
             None => {
                 crate::build_rvirtd()?;
                 let dir = tempfile::tempdir()?;
-                let daemon =
-                    DaemonProcess::start_with(&DaemonDirs::under(dir.path()), &["--log-filter", "warn"])
-                        .await
-                        .map_err(|(status, logs)| {
-                            anyhow::anyhow!("rvirtd failed ({status}):\n{}", logs.join("\n"))
-                        })?;
+                let flags: &[&str] = match qemu {
+                    true => &["--log-filter", "warn", "--driver", "qemu"],
+                    false => &["--log-filter", "warn"],
+                };
+                let daemon = DaemonProcess::start_with(&DaemonDirs::under(dir.path()), flags).await.map_err(
+                    |(status, logs)| anyhow::anyhow!("rvirtd failed ({status}):\n{}", logs.join("\n")),
+                )?;
                 config.uri = Some(daemon.uri.clone());
                 Some((daemon, dir))
             }
         };
         let legacy_listers = config.listers / 2;
         println!(
-            "race: {} domains, {} churners, {} legacy + {} ListAllDomains listers, {:.0} s",
+            "race: {} domains{}, {} churners, {} legacy + {} ListAllDomains listers, {:.0} s",
             config.domains,
+            match &guest_dir {
+                Some(dir) => format!(" (qemu: boot-sector guests, files in {})", dir.path().display()),
+                None => String::new(),
+            },
             config.churners,
             legacy_listers,
             config.listers - legacy_listers,
             config.duration.as_secs_f64()
         );
-        let spawned_name =
-            spawned.as_ref().map(|(daemon, _)| format!("rvirtd (spawned, pid {})", daemon.pid()));
+        let spawned_name = spawned.as_ref().map(|(daemon, _)| match qemu {
+            true => format!("rvirtd --driver qemu (spawned, pid {})", daemon.pid()),
+            false => format!("rvirtd (spawned, pid {})", daemon.pid()),
+        });
         println!(
             "daemon: {} {}",
             spawned_name.as_deref().unwrap_or("given"),
@@ -78,8 +114,16 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
         if let Some((daemon, _dir)) = spawned {
             let logged = daemon.logs();
             let status = daemon.terminate().await;
+            // The run destroyed its guests; anything still running under their folder is ended
+            // here, by pid, and said (rvirt_tests::race reports it as unexplained too).
+            if let Some(dir) = &guest_dir {
+                for pid in rvirt_tests::qemu::qemu_pids_under(dir.path()) {
+                    println!("killing QEMU pid {pid}, still running after the run");
+                    let _ = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+                }
+            }
             if !status.success() || !logged.is_empty() {
-                println!("rvirtd exited with {status}; it logged:\n{}", logged.join("\n"));
+                println!("rvirtd exited with {status}; it logged:\n{}", condensed(&logged));
             }
             if !status.success() {
                 bail!("rvirtd did not stop cleanly");
@@ -109,6 +153,26 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
         bail!("the run saw something it cannot explain");
     }
     Ok(())
+}
+
+/// Log lines with repeats of one message (timestamps aside) folded into "N x message".
+fn condensed(logged: &[String]) -> String {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for line in logged {
+        let text = match line.trim().split_once(' ') {
+            Some((time, rest)) if time.starts_with("20") => rest.trim(),
+            _ => line.trim(),
+        };
+        match counts.iter_mut().find(|(seen, _)| seen == text) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((text.to_owned(), 1)),
+        }
+    }
+    let lines: Vec<String> = counts
+        .into_iter()
+        .map(|(text, count)| if count == 1 { text } else { format!("{count} x {text}") })
+        .collect();
+    lines.join("\n")
 }
 
 fn show_progress(progress: &Progress, tty: bool) {
@@ -162,6 +226,11 @@ fn print_table(report: &RaceReport) {
             ", DUPLICATE GENERATIONS".to_owned()
         }
     );
+    if report.guests == "qemu" {
+        let operations: Vec<String> =
+            report.operations.iter().map(|(kind, count)| format!("{kind} {}", thousands(*count))).collect();
+        println!("operations acknowledged: {}", operations.join(", "));
+    }
     println!(
         "replay: {} atomic listings replay-checked, {} mismatches{}",
         thousands(report.atomic_replay_checked),
@@ -176,10 +245,11 @@ fn print_table(report: &RaceReport) {
         println!("{mismatch}");
     }
     println!(
-        "machine: {} CPUs; daemon: {}; {} domains ({} churned), {} churners, {} legacy + {} ListAllDomains listers, {:.1} s",
+        "machine: {} CPUs; daemon: {}; {} {}domains ({} churned), {} churners, {} legacy + {} ListAllDomains listers, {:.1} s",
         report.cpus,
         report.daemon,
         report.domains,
+        if report.guests == "qemu" { "qemu " } else { "" },
         report.churned_domains,
         report.churners,
         report.legacy_listers,
