@@ -1,8 +1,8 @@
 //! The domain lifecycle over the wire: the state table with its reasons, the error code (and
 //! libvirt error name) of every forbidden transition with the registry left unchanged, ids, the
-//! XML round trip, managed save, autostart, snapshots and checkpoints.
+//! XML round trip, managed save, autostart, reboot and reset, snapshots and checkpoints.
 
-use rvirt::{Connection, Domain, DomainState, ListFlags, MomentDeleteFlags, UndefineFlags};
+use rvirt::{Connection, Domain, DomainState, ListFlags, MomentDeleteFlags, RebootFlags, UndefineFlags};
 use rvirt_tests::{domain_xml, start_daemon};
 use tonic::Code;
 
@@ -279,5 +279,58 @@ async fn snapshots_and_checkpoints() {
     assert_eq!((checkpoints.len(), checkpoints[1].parent.as_str()), (2, "c1"));
     cp.checkpoint_delete("c1", MomentDeleteFlags::CHILDREN_ONLY).await.unwrap();
     assert_eq!(cp.list_all_checkpoints().await.unwrap().len(), 1);
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn reboot_restarts_in_place_and_reset_changes_nothing() {
+    use DomainState::*;
+    let daemon = start_daemon().await;
+    let conn = &daemon.client;
+    let dom = define(conn, "a", 1).await;
+    let fp = (Code::FailedPrecondition, "VIR_ERR_OPERATION_INVALID");
+    for err in [dom.reboot(RebootFlags::empty()).await.unwrap_err(), dom.reset().await.unwrap_err()] {
+        assert_eq!((err.code, err.libvirt_name.as_str()), fp, "{}", err.message);
+    }
+    dom.create().await.unwrap();
+    dom.suspend().await.unwrap();
+    // A reboot un-pauses: RUNNING/BOOTED, the same id, one generation.
+    let (_, generation) = conn.count_all_domains(ListFlags::empty()).await.unwrap();
+    let rebooted = dom.reboot(RebootFlags::ACPI_POWER_BTN | RebootFlags::GUEST_AGENT).await.unwrap();
+    assert_eq!(rebooted.generation, generation + 1);
+    let summary = rebooted.domain.unwrap();
+    assert_eq!((summary.state, summary.reason, summary.domain.id), (Running, 1, 1));
+    // A reset leaves everything as it is, the generation too.
+    dom.suspend().await.unwrap();
+    let before = conn.list_all_domains(ListFlags::empty()).await.unwrap();
+    let reset = dom.reset().await.unwrap();
+    assert_eq!(reset.generation, before.generation);
+    assert_eq!(reset.domain.as_ref(), before.domains.first());
+    assert_eq!(conn.list_all_domains(ListFlags::empty()).await.unwrap(), before);
+    assert_eq!(state(&dom).await, (Paused, 1));
+    // Unknown reboot methods and any reset flag are refused.
+    let raw = rvirt::proto::DomainRebootRequest { uuid: dom.id.uuid.to_string(), flags: 32 };
+    let err = rvirt::Error::from(conn.rpc().domain_reboot(raw).await.unwrap_err());
+    assert_eq!((err.code, err.message.contains("(0x20)")), (Code::InvalidArgument, true), "{}", err.message);
+    let raw = rvirt::proto::DomainResetRequest { uuid: dom.id.uuid.to_string(), flags: 1 };
+    assert_eq!(conn.rpc().domain_reset(raw).await.unwrap_err().code(), Code::InvalidArgument);
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn reboot_with_on_reboot_destroy_stops_and_a_transient_domain_goes() {
+    let daemon = start_daemon().await;
+    let conn = &daemon.client;
+    let xml =
+        |name: &str, n| domain_xml(name, n).replace("<devices>", "<on_reboot>destroy</on_reboot><devices>");
+    let persistent = conn.define_xml(&xml("p", 1), 0).await.unwrap();
+    let persistent = conn.domain(persistent.domain.unwrap().domain);
+    persistent.create().await.unwrap();
+    let stopped = persistent.reboot(RebootFlags::empty()).await.unwrap().domain.unwrap();
+    assert_eq!((stopped.state, stopped.reason, stopped.domain.id), (DomainState::Shutoff, 1, -1));
+    let transient = conn.create_xml(&xml("t", 2), 0).await.unwrap();
+    let transient = conn.domain(transient.domain.unwrap().domain);
+    assert_eq!(transient.reboot(RebootFlags::PARAVIRT).await.unwrap().domain, None);
+    assert_eq!(conn.lookup_by_name("t").await.unwrap_err().kind, rvirt::ErrorKind::NoDomain);
     daemon.stop().await;
 }

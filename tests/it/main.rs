@@ -25,5 +25,7 @@ mod race;
 mod restart;
 /// rvirsh against virsh: the same command sequences, byte-for-byte the same output.
 mod rvirsh;
+/// Snapshots: revert, the queries, the listing flags, redefinition, the tree after revert and delete.
+mod snapshots;
 /// Bad input of every kind, refused with the registry unchanged.
 mod validation;

@@ -6,7 +6,8 @@
 //! requires byte-identical stdout, the same number of `error:` lines on stderr and the same exit
 //! status. Normalised on both sides, as documented deliberate differences: `dominfo`'s
 //! `CPU time:` and `Security *:` lines (rvirt has no security driver) and the creation-time
-//! values of snapshot/checkpoint tables (masked; the columns' layout is still compared).
+//! values of snapshot/checkpoint tables and of snapshot XML's `<creationTime>` (masked; the
+//! columns' layout is still compared: the two runs happen in different seconds).
 //! Both run in the C.UTF-8 locale and UTC. Without virsh installed (Debian: libvirt-clients)
 //! these tests fail, they never skip.
 //!
@@ -99,7 +100,16 @@ fn fixtures() -> Vec<(&'static str, String)> {
         ("alphadup.xml", domain_xml("alpha", 9)),
         // Characters two cells wide and non-ASCII text, in the name and the title.
         ("wide.xml", wide),
+        // <on_reboot> destroy and preserve stop the domain on reboot (trb is created transient).
+        ("rb.xml", on_reboot("rb", 11, "destroy")),
+        ("rp.xml", on_reboot("rp", 12, "preserve")),
+        ("trb.xml", on_reboot("trb", 13, "destroy")),
     ]
+}
+
+/// `domain_xml(name, n)` with `<on_reboot>action</on_reboot>`.
+fn on_reboot(name: &str, n: u32, action: &str) -> String {
+    domain_xml(name, n).replace("<devices>", &format!("<on_reboot>{action}</on_reboot><devices>"))
 }
 
 /// The virsh binary, or a failure saying how to get it: these tests never skip.
@@ -128,7 +138,27 @@ fn normalise(stdout: &str) -> String {
                 .any(|prefix| line.starts_with(prefix))
         })
         .collect();
-    mask_times(&kept)
+    mask_creation_times(&mask_times(&kept))
+}
+
+/// Replaces the seconds in every `<creationTime>…</creationTime>` with `T`.
+fn mask_creation_times(text: &str) -> String {
+    const OPEN: &str = "<creationTime>";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(OPEN) {
+        let (before, after) = rest.split_at(start + OPEN.len());
+        out.push_str(before);
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && after[digits..].starts_with("</creationTime>") {
+            out.push('T');
+            rest = &after[digits..];
+        } else {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Replaces every `YYYY-MM-DD HH:MM:SS +ZZZZ` with a placeholder of the same length.
@@ -358,6 +388,11 @@ async fn parse_errors_run_nothing() {
         "define alpha.xml; dompmsuspend alpha mem 10",
         "define alpha.xml; list --nosuch",
         "define alpha.xml; snapshot-create-as alpha \"unterminated",
+        "define alpha.xml; snapshot-dumpxml alpha",
+        "define alpha.xml; snapshot-dumpxml alpha s1 //name",
+        "define alpha.xml; reset alpha extra",
+        "define alpha.xml; reboot alpha acpi extra",
+        "define alpha.xml; snapshot-revert alpha s1 --nosuch",
     ] {
         check(Scenario::sequence(sequence)).await;
     }
@@ -548,6 +583,10 @@ fn times_are_masked_and_fixed_lines_dropped() {
         normalise(" s1   2026-11-27 02:45:54 +0000   shutoff\nCPU time:  1.0s\nx\n"),
         " s1   YYYY-MM-DD HH:MM:SS +ZZZZ   shutoff\nx\n"
     );
+    assert_eq!(
+        normalise("  <creationTime>1796172102</creationTime>\n<creationTime>x</creationTime>\n"),
+        "  <creationTime>T</creationTime>\n<creationTime>x</creationTime>\n"
+    );
     assert_eq!(diff("a\nb\n", "a\nc\n"), "  \"a\\n\"\n- \"b\\n\"\n+ \"c\\n\"\n");
 }
 
@@ -583,5 +622,136 @@ async fn wide_characters_match_virsh() {
          snapshot-create-as ünï-名前 'snäp 名'; snapshot-list ünï-名前; \
          snapshot-list ünï-名前 --name",
     ))
+    .await;
+}
+
+/// A tree of six snapshots: r -> (a -> (a1, a2), b -> bp), taken shut off but for b (running)
+/// and bp (paused); a2's parent set by making a current again (`snapshot-current
+/// --snapshotname`), b's by reverting to r. bp is current.
+const SNAPSHOT_TREE: &str = "define alpha.xml; snapshot-create-as alpha r; snapshot-create-as alpha a; \
+     snapshot-create-as alpha a1; snapshot-current alpha --snapshotname a; snapshot-create-as alpha a2; \
+     snapshot-revert alpha r; start alpha; snapshot-create-as alpha b; suspend alpha; \
+     snapshot-create-as alpha bp";
+
+/// `SNAPSHOT_TREE` and then `commands`.
+fn on_snapshot_tree(commands: &str) -> &'static str {
+    Box::leak(format!("{SNAPSHOT_TREE}; {commands}").into_boxed_str())
+}
+
+#[tokio::test]
+async fn reboot_and_reset_match_virsh() {
+    check(Scenario::sequence(
+        "define alpha.xml; reboot alpha; reset alpha; start alpha; reboot alpha; \
+         domstate alpha --reason; domid alpha; suspend alpha; reboot alpha; domstate alpha --reason; \
+         suspend alpha; reset alpha; domstate alpha --reason; domid alpha; resume alpha; reset 1; \
+         domstate alpha --reason; reboot alpha --mode acpi; reboot alpha --mode agent; \
+         reboot alpha --mode initctl,signal; reboot alpha --mode paravirt; \
+         reboot --domain alpha --mode=acpi,agent; reboot alpha acpi; reboot 1; \
+         reboot 52540000-0000-4000-8000-000000000001; reboot alpha --mode bogus; \
+         reboot alpha --mode acpi,; reboot alpha --mode ''; reboot alpha --mode ,; \
+         define rb.xml; start rb; reboot rb; domstate rb --reason; list --all; \
+         define rp.xml; start rp; suspend rp; reboot rp; domstate rp --reason; \
+         create trb.xml; list --all; reboot trb; list --all; domstate trb; \
+         reboot nope; reset nope; destroy alpha; reboot alpha; reset alpha; list --all",
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn snapshot_revert_matches_virsh() {
+    check(Scenario::sequence(
+        "define alpha.xml; snapshot-create-as alpha off1; start alpha; snapshot-create-as alpha run1; \
+         suspend alpha; snapshot-create-as alpha pau1; \
+         snapshot-revert alpha off1; domstate alpha --reason; domid alpha; snapshot-current alpha --name; \
+         snapshot-revert alpha off1 --running; domstate alpha --reason; \
+         snapshot-revert alpha off1 --paused; domstate alpha --reason; \
+         snapshot-revert alpha run1; domstate alpha --reason; domid alpha; \
+         snapshot-revert alpha run1; domstate alpha --reason; domid alpha; \
+         snapshot-revert alpha run1 --paused; domstate alpha --reason; domid alpha; \
+         snapshot-revert alpha pau1 --running; domstate alpha --reason; \
+         snapshot-revert alpha pau1; domstate alpha --reason; domid alpha; \
+         snapshot-revert alpha run1 --force; domstate alpha --reason; snapshot-current alpha --name; \
+         snapshot-revert --current alpha; domid alpha; \
+         snapshot-revert --domain alpha --snapshotname off1 --paused --force; domstate alpha --reason; \
+         list --all; snapshot-revert alpha pau1 --running --force; domstate alpha --reason; \
+         snapshot-revert alpha nope; snapshot-revert alpha; snapshot-revert alpha off1 --current; \
+         snapshot-revert alpha run1 --running --paused; snapshot-revert alpha run1 --reset-nvram; \
+         snapshot-revert nope off1; domstate alpha --reason; snapshot-current alpha --name; \
+         snapshot-list alpha --parent; undefine alpha; list --all --transient; \
+         snapshot-revert alpha off1; domstate alpha --reason; snapshot-revert alpha run1 --paused; \
+         domstate alpha --reason; domid alpha; snapshot-current alpha --name; list --all",
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn snapshot_info_current_parent_and_dumpxml_match_virsh() {
+    check(Scenario::sequence(on_snapshot_tree(
+        "snapshot-info alpha r; snapshot-info alpha --current; snapshot-info alpha a; \
+         snapshot-info --domain alpha --snapshotname bp; snapshot-info alpha nope; snapshot-info alpha; \
+         snapshot-info alpha r --current; snapshot-info nope r; \
+         snapshot-parent alpha a1; snapshot-parent alpha r; snapshot-parent alpha --current; \
+         snapshot-parent alpha nope; snapshot-parent alpha; snapshot-parent alpha b --current; \
+         snapshot-current alpha; snapshot-current alpha --name; snapshot-current alpha --security-info; \
+         snapshot-current alpha --snapshotname a1; snapshot-current alpha --name; snapshot-list alpha --tree; \
+         snapshot-current alpha a; snapshot-info alpha a1; snapshot-current alpha --snapshotname nope; \
+         snapshot-current alpha --name --snapshotname a; snapshot-current alpha --snapshotname ''; \
+         snapshot-dumpxml alpha a1; snapshot-dumpxml alpha bp --security-info; snapshot-dumpxml alpha b --wrap; \
+         snapshot-dumpxml --domain alpha --snapshotname r; snapshot-dumpxml alpha nope; snapshot-dumpxml nope r; \
+         snapshot-delete alpha a; snapshot-parent alpha a1; snapshot-info alpha r; snapshot-list alpha --tree; \
+         snapshot-delete alpha --current; snapshot-current alpha --name; snapshot-info alpha r; \
+         define beta.xml; snapshot-current Beta; snapshot-current Beta --name; snapshot-info Beta --current; \
+         snapshot-parent Beta --current; snapshot-list Beta --current; snapshot-list Beta --tree; \
+         snapshot-create-as Beta only; snapshot-current Beta --name; snapshot-delete Beta only; \
+         snapshot-current Beta; define gamma.xml; snapshot-create-as gamma g1 --description 'one & <two>'; \
+         start gamma; snapshot-create-as gamma g2; snapshot-dumpxml gamma g1; snapshot-dumpxml gamma g2; \
+         snapshot-current gamma",
+    )))
+    .await;
+}
+
+#[tokio::test]
+async fn snapshot_list_options_match_virsh() {
+    check(Scenario::sequence(on_snapshot_tree(
+        "snapshot-list alpha; snapshot-list alpha --parent; snapshot-list alpha --roots; \
+         snapshot-list alpha --leaves; snapshot-list alpha --no-leaves; snapshot-list alpha --leaves --no-leaves; \
+         snapshot-list alpha --metadata; snapshot-list alpha --no-metadata; \
+         snapshot-list alpha --metadata --no-metadata; snapshot-list alpha --inactive; \
+         snapshot-list alpha --active; snapshot-list alpha --disk-only; snapshot-list alpha --inactive --active; \
+         snapshot-list alpha --active --disk-only; snapshot-list alpha --internal; snapshot-list alpha --external; \
+         snapshot-list alpha --internal --external; snapshot-list alpha --tree; snapshot-list alpha --name; \
+         snapshot-list alpha --from a; snapshot-list alpha --from r; snapshot-list alpha --from r --descendants; \
+         snapshot-list alpha --current; snapshot-list alpha --current --descendants; \
+         snapshot-list alpha --topological; snapshot-list alpha --topological --name; \
+         snapshot-list alpha --tree --from r; snapshot-list alpha --tree --from a; snapshot-list alpha --tree --current; \
+         snapshot-list alpha --tree --from r --descendants; snapshot-list alpha --tree --topological; \
+         snapshot-list alpha --tree --metadata; snapshot-list alpha --tree --no-metadata; \
+         snapshot-list alpha --roots --name; snapshot-list alpha --roots --topological; \
+         snapshot-list alpha --roots --leaves; snapshot-list alpha --roots --no-leaves; \
+         snapshot-list alpha --from r --name --parent; snapshot-list alpha --inactive --parent; \
+         snapshot-list alpha --from r --descendants --topological; snapshot-list alpha --from bp; \
+         snapshot-list alpha --from bp --tree; snapshot-list alpha --leaves --inactive --name; \
+         snapshot-list alpha --from a --leaves --topological --parent; snapshot-list alpha --from r --leaves; \
+         snapshot-list alpha --from r --descendants --leaves; snapshot-list --domain alpha --from=a --name; \
+         snapshot-list alpha --descendants; snapshot-list alpha --tree --name; snapshot-list alpha --parent --roots; \
+         snapshot-list alpha --parent --tree; snapshot-list alpha --roots --tree; snapshot-list alpha --roots --from r; \
+         snapshot-list alpha --roots --current; snapshot-list alpha --tree --leaves; \
+         snapshot-list alpha --tree --external; snapshot-list alpha --from nope; snapshot-list alpha --from r --current; \
+         snapshot-list alpha --from ''; snapshot-list nope; \
+         snapshot-delete alpha a; snapshot-list alpha --tree; snapshot-list alpha --parent; \
+         snapshot-delete alpha r --children-only; snapshot-list alpha --tree; snapshot-list alpha --roots",
+    )))
+    .await;
+}
+
+#[tokio::test]
+async fn quiet_snapshot_commands_match_virsh() {
+    check(Scenario::quiet(on_snapshot_tree(
+        "snapshot-list alpha; snapshot-list alpha --parent; snapshot-list alpha --tree; \
+         snapshot-list alpha --tree --current; snapshot-list alpha --from r; snapshot-list alpha --topological; \
+         snapshot-list alpha --name; snapshot-info alpha r; snapshot-parent alpha a1; snapshot-current alpha --name; \
+         snapshot-current alpha --snapshotname a1; snapshot-current alpha; snapshot-revert alpha a; \
+         snapshot-dumpxml alpha a2; reboot alpha; reset alpha; list --all",
+    )))
     .await;
 }
