@@ -5,8 +5,9 @@
 //! command reports `error: ...` lines and the next one still runs, `quit`/`exit` end the run,
 //! the exit status is the last command's), the connection the commands share and the domain
 //! lookup every command shares (`virshLookupDomainBy`). The commands live in one module per
-//! group; `parser` reads the command line, `table` lays out tables, `shell` reads commands
-//! from standard input when none is given, `help` has `help`, `quit` and `exit`.
+//! group; `parser` reads the command line, `table` lays out tables, `tree` draws `--tree`,
+//! `shell` reads commands from standard input when none is given, `help` has `help`, `quit`
+//! and `exit`.
 //!
 //! As in virsh, a connection named with `-c` is opened before any command runs and rvirsh
 //! stops if it cannot be; the default one (`$RVIRT_DEFAULT_URI`, else the default socket) is
