@@ -250,6 +250,11 @@ async fn start_failures_say_why_and_leave_nothing() {
     let error = domain.create().await.expect_err("a bad command line");
     assert!(error.to_string().contains("-no-such-option"), "QEMU's message is lost: {error}");
 
+    // What is kept but needs no action is accepted (and shown again by dumpxml).
+    let harmless = guest.xml(true).replace("<features><acpi/></features>", "<features><acpi/><apic/></features><cpu mode='host-model'/><clock offset='utc'><timer name='rtc' tickpolicy='catchup'/></clock>");
+    let kept = conn.define_xml(&harmless.replace("<name>broken</name>", "<name>harmless</name>"), 0).await.expect("harmless elements");
+    let shown = conn.domain(kept.domain.unwrap().domain).get_xml_desc(0).await.unwrap();
+    assert!(shown.contains("<apic/>") && shown.contains("tickpolicy='catchup'"), "{shown}");
     // What the driver cannot honour is refused at define, naming it.
     let interface = guest
         .xml(true)
@@ -448,4 +453,40 @@ async fn rvirsh_drives_a_real_guest_end_to_end() {
     assert!(rows(&out).is_empty(), "{out}");
     assert!(leftovers(&daemon).is_empty(), "left behind: {:?}", leftovers(&daemon));
     daemon.stop().await;
+}
+
+/// What a daemon that died between spawning a QEMU and recording the start leaves: a runtime
+/// folder naming a QEMU nobody recorded. The next start ends that QEMU and removes the folder.
+#[tokio::test]
+async fn a_start_the_daemon_never_recorded_is_ended_at_the_next_start() {
+    use rvirt_tests::process::{DaemonDirs, DaemonProcess};
+    rvirt_tests::qemu::require_qemu();
+    let root = tempfile::tempdir().unwrap();
+    let dirs = DaemonDirs::under(root.path());
+    // First start: creates the folders; then stop it.
+    let args = ["--driver", "qemu"];
+    DaemonProcess::start_with(&dirs, &args).await.unwrap_or_else(|(_, logs)| panic!("{logs:?}")).terminate().await;
+    let uuid = uuid::Uuid::new_v4();
+    let folder = dirs.runtime.join("qemu").join(uuid.to_string());
+    std::fs::create_dir_all(&folder).unwrap();
+    // Killed right after the spawn, before even the pid was written: only the pidfile argument
+    // on the orphan's command line names the folder.
+    let orphan = std::process::Command::new("qemu-system-x86_64")
+        .args(["-machine", "none", "-S", "-nodefaults", "-no-user-config", "-display", "none"])
+        .args(["-uuid", &uuid.to_string(), "-pidfile", &folder.join("qemu.pid").display().to_string()])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the orphan QEMU");
+    let pid = orphan.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while qemu_pids(&uuid).is_empty() {
+        assert!(Instant::now() < deadline, "the orphan QEMU did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let daemon = DaemonProcess::start_with(&dirs, &args).await.unwrap_or_else(|(_, logs)| panic!("{logs:?}"));
+    daemon.wait_for_log("ending a QEMU whose start was never recorded").await;
+    assert!(qemu_pids(&uuid).is_empty(), "the unrecorded QEMU {pid} still runs");
+    assert!(!folder.exists(), "its runtime folder is left");
+    daemon.terminate().await;
+    drop(orphan);
 }

@@ -15,8 +15,14 @@ use std::path::Path;
 pub(super) const STATE_NODE: &str = "state";
 
 /// libvirt's QEMU command-line passthrough (`<qemu:commandline>`), and its namespace.
-const PASSTHROUGH: &str = "commandline";
 const QEMU_NS: &str = "http://libvirt.org/schemas/domain/qemu/1.0";
+
+/// Devices a guest would have and the driver cannot create: refused, never silently dropped.
+const REFUSED_DEVICES: &[&str] = &[
+    "interface", "graphics", "video", "sound", "hostdev", "filesystem", "redirdev", "smartcard",
+    "channel", "tpm", "rng", "watchdog", "shmem", "vsock", "hub", "lease", "iommu", "parallel",
+    "audio", "crypto", "pstore", "panic", "nvram",
+];
 
 /// Refuses what this driver cannot honour, naming it (INVALID_ARGUMENT): never silently ignored.
 pub(super) fn check(def: &DomainDef, kvm: bool) -> Result<()> {
@@ -41,9 +47,15 @@ pub(super) fn check(def: &DomainDef, kvm: bool) -> Result<()> {
     for disk in def.disks.iter() {
         check_disk(disk).map_err(|e| Error::DefUnsupported(format!("{e:#}")))?;
     }
+    // What is kept but not acted on is harmless (`<cpu>`, `<clock>` timers, `features/apic`,
+    // `<address>`, a `<memballoon>` or `<controller>` the machine has anyway); a device the
+    // driver would have to create and cannot is refused.
     for name in def.unmodelled() {
-        if !name.ends_with(PASSTHROUGH) {
-            return Err(unsupported(format!("<{name}>")));
+        let device = name.strip_prefix("devices/").map(|rest| rest.split(['/', '[']).next().unwrap_or(rest));
+        if let Some(device) = device
+            && REFUSED_DEVICES.contains(&device)
+        {
+            return Err(unsupported(format!("<{device}>")));
         }
     }
     for serial in def.extras().serials.iter().chain(def.extras().consoles.iter()) {
@@ -233,7 +245,7 @@ fn state_blockdevs(state: &Path) -> anyhow::Result<Vec<String>> {
 /// The arguments of libvirt's `<qemu:commandline><qemu:arg value='…'/></qemu:commandline>`.
 fn passthrough(def: &DomainDef) -> anyhow::Result<Vec<String>> {
     let mut args = Vec::new();
-    for raw in def.extras().kept.iter().filter(|k| k.name().ends_with(PASSTHROUGH)).map(|k| k.text()) {
+    for raw in def.unmodelled_xml("qemu:commandline") {
         // The element is kept as written, with its prefix bound on the element itself or not at
         // all: bind it here so the fragment parses on its own.
         let wrapped = format!("<wrap xmlns:qemu='{QEMU_NS}'>{raw}</wrap>");
