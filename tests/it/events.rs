@@ -34,11 +34,12 @@ async fn a_guest_that_stops_on_its_own_is_one_generation_and_stale_reports_chang
 
     // About an earlier run of `p` (its id was another): dropped.
     let uuid = running.domain.uuid;
+    // (It says crashed where the real one says shutdown, so applying it would show.)
     let stale = DriverEvent {
         uuid,
         id: running.domain.id + 7,
         state: State::Shutoff,
-        reason: reason::SHUTOFF_SHUTDOWN,
+        reason: reason::SHUTOFF_CRASHED,
     };
     driver.inject(stale).await.unwrap();
     // A report of the state it is already in: nothing to commit either.

@@ -26,6 +26,7 @@ pub struct TestDaemon {
     pub test_driver: Option<Arc<TestDriver>>,
     shutdown: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
+    _reaper: qemu::Reaper,
     dir: TempDir,
 }
 
@@ -69,9 +70,10 @@ async fn start(listeners: Vec<Listener>, config: Config, uri: String, dir: TempD
         }
         _ => (rvirtd::driver::open(&config, sink).expect("open the driver"), None),
     };
+    let reaper = qemu::Reaper { runtime: config.runtime_dir.clone() };
     let server = tokio::spawn(rvirtd::serve(listeners, config, driver, pump, shutdown.clone()));
     let client = rvirt::Connection::open(&uri).await.expect("connect to the test daemon");
-    TestDaemon { client, uri, tcp_uri: None, test_driver, shutdown, server, dir }
+    TestDaemon { client, uri, tcp_uri: None, test_driver, shutdown, server, _reaper: reaper, dir }
 }
 
 impl TestDaemon {

@@ -179,3 +179,28 @@ pub fn qemu_pids_under(dir: &Path) -> Vec<i32> {
         })
         .collect()
 }
+
+/// Ends, when dropped, every QEMU a daemon under `runtime` started and left running: guests
+/// outlive their daemon by design, so a test that fails midway would leave them behind. Each is
+/// found by the pidfile argument naming its own runtime folder.
+#[derive(Debug)]
+pub struct Reaper {
+    /// The daemon's runtime folder.
+    pub runtime: PathBuf,
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let Ok(guests) = std::fs::read_dir(self.runtime.join("qemu")) else { return };
+        for guest in guests.flatten() {
+            let pidfile = guest.path().join("qemu.pid").display().to_string();
+            for pid in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                let Some(pid) = pid.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else { continue };
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                if cmdline.split(|b| *b == 0).any(|arg| arg == pidfile.as_bytes()) {
+                    let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                }
+            }
+        }
+    }
+}
