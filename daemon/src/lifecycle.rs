@@ -435,10 +435,6 @@ pub fn apply(domain: &Domain, op: &Op, settles: Settles) -> Result<Change> {
     }
 }
 
-/// VIR_DOMAIN_RUNNING_FROM_SNAPSHOT.
-const RUNNING_FROM_SNAPSHOT: i32 = 4;
-/// VIR_DOMAIN_PAUSED_FROM_SNAPSHOT.
-const PAUSED_FROM_SNAPSHOT: i32 = 7;
 
 /// virDomainRevertToSnapshot, as libvirt 9.0's test driver does it: a snapshot taken while
 /// running or paused restarts the domain from it, any other one leaves it shut off; the
@@ -465,9 +461,9 @@ fn snapshot_revert(mut domain: Domain, name: &str, revert_flags: u32) -> Result<
         let mut change = Change::start(domain);
         if let Some(started) = &mut change.domain {
             (started.state, started.reason) = if paused {
-                (DomainState::Paused, PAUSED_FROM_SNAPSHOT)
+                (DomainState::Paused, reason::PAUSED_FROM_SNAPSHOT)
             } else {
-                (DomainState::Running, RUNNING_FROM_SNAPSHOT)
+                (DomainState::Running, reason::RUNNING_FROM_SNAPSHOT)
             };
         }
         return Ok(change);
@@ -1036,17 +1032,17 @@ mod tests {
         let table: &[Row] = &[
             (Shutoff, "off", 0, (Shutoff, reason::SHUTOFF_DESTROYED, false)),
             (Shutoff, "off", running, (Shutoff, reason::SHUTOFF_DESTROYED, false)),
-            (Shutoff, "run", 0, (Running, RUNNING_FROM_SNAPSHOT, true)),
-            (Shutoff, "run", paused, (Paused, PAUSED_FROM_SNAPSHOT, true)),
-            (Shutoff, "pau", 0, (Paused, PAUSED_FROM_SNAPSHOT, true)),
-            (Shutoff, "pau", running | force, (Running, RUNNING_FROM_SNAPSHOT, true)),
+            (Shutoff, "run", 0, (Running, reason::RUNNING_FROM_SNAPSHOT, true)),
+            (Shutoff, "run", paused, (Paused, reason::PAUSED_FROM_SNAPSHOT, true)),
+            (Shutoff, "pau", 0, (Paused, reason::PAUSED_FROM_SNAPSHOT, true)),
+            (Shutoff, "pau", running | force, (Running, reason::RUNNING_FROM_SNAPSHOT, true)),
             (Running, "off", 0, (Shutoff, reason::SHUTOFF_FROM_SNAPSHOT, false)),
             (Running, "off", paused, (Shutoff, reason::SHUTOFF_FROM_SNAPSHOT, false)),
-            (Running, "run", 0, (Running, RUNNING_FROM_SNAPSHOT, true)),
-            (Running, "run", paused | force, (Paused, PAUSED_FROM_SNAPSHOT, true)),
-            (Paused, "run", 0, (Running, RUNNING_FROM_SNAPSHOT, true)),
-            (Paused, "pau", 0, (Paused, PAUSED_FROM_SNAPSHOT, true)),
-            (Paused, "pau", running, (Running, RUNNING_FROM_SNAPSHOT, true)),
+            (Running, "run", 0, (Running, reason::RUNNING_FROM_SNAPSHOT, true)),
+            (Running, "run", paused | force, (Paused, reason::PAUSED_FROM_SNAPSHOT, true)),
+            (Paused, "run", 0, (Running, reason::RUNNING_FROM_SNAPSHOT, true)),
+            (Paused, "pau", 0, (Paused, reason::PAUSED_FROM_SNAPSHOT, true)),
+            (Paused, "pau", running, (Running, reason::RUNNING_FROM_SNAPSHOT, true)),
             (Paused, "off", force, (Shutoff, reason::SHUTOFF_FROM_SNAPSHOT, false)),
         ];
         for &(state, name, revert_flags, want) in table {

@@ -108,9 +108,8 @@ impl TestGuest {
     }
 }
 
-/// Pids of every QEMU process whose command line names `uuid`.
-pub fn qemu_pids(uuid: &uuid::Uuid) -> Vec<i32> {
-    let needle = uuid.to_string();
+/// Pids of every live (not zombie) process whose command line `matches`.
+fn pids(matches: impl Fn(&[&[u8]]) -> bool) -> Vec<i32> {
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
@@ -120,11 +119,19 @@ pub fn qemu_pids(uuid: &uuid::Uuid) -> Vec<i32> {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            !zombie
-                && cmdline.split(|b| *b == 0).next().is_some_and(|exe| exe.ends_with(b"qemu-system-x86_64"))
-                && cmdline.split(|b| *b == 0).any(|arg| arg == needle.as_bytes())
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            !zombie && matches(&args)
         })
         .collect()
+}
+
+/// Pids of every QEMU process whose command line names `uuid`.
+pub fn qemu_pids(uuid: &uuid::Uuid) -> Vec<i32> {
+    let needle = uuid.to_string();
+    pids(|args| {
+        args.first().is_some_and(|exe| exe.ends_with(b"qemu-system-x86_64"))
+            && args.iter().any(|arg| *arg == needle.as_bytes())
+    })
 }
 
 /// Sends `signal` (a name as kill(1) takes it) to `pid`.
@@ -194,12 +201,8 @@ impl Drop for Reaper {
         let Ok(guests) = std::fs::read_dir(self.runtime.join("qemu")) else { return };
         for guest in guests.flatten() {
             let pidfile = guest.path().join("qemu.pid").display().to_string();
-            for pid in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-                let Some(pid) = pid.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else { continue };
-                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                if cmdline.split(|b| *b == 0).any(|arg| arg == pidfile.as_bytes()) {
-                    let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-                }
+            for pid in pids(|args| args.iter().any(|arg| *arg == pidfile.as_bytes())) {
+                let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
             }
         }
     }
