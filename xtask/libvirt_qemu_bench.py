@@ -14,7 +14,7 @@ Usage: libvirt_qemu_bench.py ROOT WORK RUNS LISTINGS GUESTS
 Progress goes to stderr; the last line on stdout is one JSON object: "samples" (operation ->
 nanoseconds), "errors" (operation -> why it could not be measured), "rss_bytes" (this process:
 "python" before libvirt is loaded, "0" with the connection open and no guest, "N" with N guests
-running), "qemu_rss_bytes" (the mean RSS of those N QEMUs), "facts" ("revert_restarts_qemu":
+running, "after" once those are destroyed and undefined again), "qemu_rss_bytes" (the mean RSS of those N QEMUs), "facts" ("revert_restarts_qemu":
 whether a revert of the running guest gave it a new QEMU process).
 
 The driver runs in this process, so listAllDomains here crosses no socket (rvirtd's is timed over
@@ -433,6 +433,8 @@ def many():
             if dom.isActive():
                 dom.destroy()
             dom.undefine()
+    time.sleep(0.5)
+    rss["daemon_after"] = rss_bytes()
 
 
 def leftover_qemus():
@@ -473,7 +475,8 @@ finally:
 print(json.dumps({
     "samples": samples,
     "errors": errors,
-    "rss_bytes": {"python": python_rss, "0": rss_empty, str(most): rss.get("daemon_full")},
+    "rss_bytes": {"python": python_rss, "0": rss_empty, str(most): rss.get("daemon_full"),
+                  "after": rss.get("daemon_after")},
     "qemu_rss_bytes": rss.get("qemu"),
     "facts": facts,
 }))

@@ -15,8 +15,8 @@
 //! the listing says shut off; managed save; start from the image. Then snapshots on one running
 //! guest: `runs` creates, `runs` reverts to the first (running, so in place). Then 30 guests
 //! started one by one, the listing timed (`listings` calls: 200; `--quick` 20) at 1, 10 and 30
-//! running, and the daemon's RSS with none and with 30. Medians and p90s, a table with the ratio
-//! libvirtd / rvirtd (above 1: rvirtd is faster).
+//! running, and the daemon's RSS with none, with 30 and with them gone again. Medians and p90s,
+//! and the ratio libvirtd / rvirtd (above 1: rvirtd is faster).
 
 use crate::bench::machine;
 use anyhow::{Context, bail};
@@ -72,6 +72,8 @@ struct Side {
     rss_empty_bytes: Option<u64>,
     /// The daemon's RSS with `MANY` guests running.
     rss_full_bytes: Option<u64>,
+    /// The daemon's RSS once those guests are destroyed and undefined again.
+    rss_after_bytes: Option<u64>,
     /// The mean RSS of those guests' QEMUs.
     qemu_rss_bytes: Option<u64>,
     /// libvirtd's side only: the RSS of the bare python3 interpreter that embeds the driver.
@@ -504,6 +506,8 @@ async fn many(
         }
         measured.domain.undefine(UndefineFlags::empty()).await?;
     }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    side.rss_after_bytes = Some(rss_bytes(daemon)?);
     result
 }
 
@@ -590,6 +594,7 @@ async fn libvirtd_side(root: &Path, runs: usize, listings: usize) -> Result<Side
         errors: found.errors,
         rss_empty_bytes: found.rss_bytes.get("0").copied().flatten(),
         rss_full_bytes: found.rss_bytes.get(&MANY.to_string()).copied().flatten(),
+        rss_after_bytes: found.rss_bytes.get("after").copied().flatten(),
         qemu_rss_bytes: found.qemu_rss_bytes,
         python_rss_bytes: found.rss_bytes.get("python").copied().flatten(),
         // Its own notices (a security driver of "none", a guest run as root) are what this
@@ -723,6 +728,11 @@ fn print_report(report: &Report) {
         &format!("daemon RSS, {MANY} guests running"),
         report.rvirtd.rss_full_bytes,
         theirs.and_then(|s| s.rss_full_bytes),
+    );
+    memory(
+        &format!("daemon RSS, the {MANY} destroyed again"),
+        report.rvirtd.rss_after_bytes,
+        theirs.and_then(|s| s.rss_after_bytes),
     );
     memory(
         &format!("QEMU RSS, mean of {MANY}"),
