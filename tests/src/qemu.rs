@@ -170,21 +170,10 @@ impl TestGuest {
 /// made its guests' files there has to end when it is done.
 pub fn qemu_pids_under(dir: &Path) -> Vec<i32> {
     let needle = dir.as_os_str().as_encoded_bytes();
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let zombie = stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let mut args = cmdline.split(|b| *b == 0);
-            !zombie
-                && args.next().is_some_and(|exe| exe.ends_with(b"qemu-system-x86_64"))
-                && args.any(|arg| arg.windows(needle.len()).any(|window| window == needle))
-        })
-        .collect()
+    pids(|args| {
+        args.first().is_some_and(|exe| exe.ends_with(b"qemu-system-x86_64"))
+            && args[1..].iter().any(|arg| arg.windows(needle.len()).any(|window| window == needle))
+    })
 }
 
 /// Ends, when dropped, every QEMU a daemon under `runtime` started and left running: guests
