@@ -130,7 +130,7 @@ pub fn qemu_pids(uuid: &uuid::Uuid) -> Vec<i32> {
     let needle = uuid.to_string();
     pids(|args| {
         args.first().is_some_and(|exe| exe.ends_with(b"qemu-system-x86_64"))
-            && args.iter().any(|arg| *arg == needle.as_bytes())
+            && args.contains(&needle.as_bytes())
     })
 }
 
@@ -190,7 +190,7 @@ impl Drop for Reaper {
         let Ok(guests) = std::fs::read_dir(self.runtime.join("qemu")) else { return };
         for guest in guests.flatten() {
             let pidfile = guest.path().join("qemu.pid").display().to_string();
-            for pid in pids(|args| args.iter().any(|arg| *arg == pidfile.as_bytes())) {
+            for pid in pids(|args| args.contains(&pidfile.as_bytes())) {
                 let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
             }
         }

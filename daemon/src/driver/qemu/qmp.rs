@@ -544,6 +544,9 @@ async fn read_loop(
             Ok(LineRead::TooLong) => {
                 break CloseReason::Protocol(format!("qemu sent a line longer than {MAX_LINE} bytes"));
             }
+            // A QEMU that exits (after `quit`, or killed) resets a monitor it inherited as a
+            // listening socket instead of closing it: the end of the stream, not a failure.
+            Err(error) if error.kind() == io::ErrorKind::ConnectionReset => break CloseReason::Eof,
             Err(error) => break CloseReason::Io(error.to_string()),
         }
         match parse_message(&line) {
