@@ -65,6 +65,13 @@ async fn a_paused_guest_stops_counting_and_counts_again_after_resume() {
     assert!(guest.ticks(&tap).await > frozen + 2, "a resumed guest's counter did not move");
     let info = domain.get_info().await.unwrap();
     assert!(info.cpu_time_ns > 0, "real CPU time is reported: {info:?}");
+    // A reboot: the guest's power-off becomes a reset; it boots again, same run, same QEMU.
+    let pids = qemu_pids(&info.domain.uuid);
+    let asked = domain.reboot(rvirt::RebootFlags::empty()).await.unwrap().domain.unwrap();
+    guest.wait_serial("BOOT", 2).await;
+    assert_eq!((asked.state, asked.domain.id), (DomainState::Running, info.domain.id));
+    assert_eq!(domain.get_state().await.unwrap().0, DomainState::Running);
+    assert_eq!(qemu_pids(&info.domain.uuid), pids, "a reboot keeps its QEMU");
     domain.destroy().await.unwrap();
     daemon.stop().await;
 }

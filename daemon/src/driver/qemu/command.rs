@@ -19,9 +19,29 @@ const QEMU_NS: &str = "http://libvirt.org/schemas/domain/qemu/1.0";
 
 /// Devices a guest would have and the driver cannot create: refused, never silently dropped.
 const REFUSED_DEVICES: &[&str] = &[
-    "interface", "graphics", "video", "sound", "hostdev", "filesystem", "redirdev", "smartcard",
-    "channel", "tpm", "rng", "watchdog", "shmem", "vsock", "hub", "lease", "iommu", "parallel",
-    "audio", "crypto", "pstore", "panic", "nvram",
+    "interface",
+    "graphics",
+    "video",
+    "sound",
+    "hostdev",
+    "filesystem",
+    "redirdev",
+    "smartcard",
+    "channel",
+    "tpm",
+    "rng",
+    "watchdog",
+    "shmem",
+    "vsock",
+    "hub",
+    "lease",
+    "iommu",
+    "parallel",
+    "audio",
+    "crypto",
+    "pstore",
+    "panic",
+    "nvram",
 ];
 
 /// Refuses what this driver cannot honour, naming it (INVALID_ARGUMENT): never silently ignored.
@@ -141,6 +161,12 @@ pub(super) fn args(def: &DomainDef, kvm: bool, state: Option<&Path>) -> anyhow::
     let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
     let accel = if kvm && def.virt_type.as_str() == "kvm" { "kvm" } else { "tcg" };
     let machine = def.extras().machine.as_deref().unwrap_or("q35");
+    // A machine name is QEMU option syntax: `q35,kernel=/etc/shadow` would add options.
+    if machine.is_empty()
+        || !machine.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        bail!("machine type '{machine}' is not a QEMU machine name");
+    }
     let machine = match def.extras().acpi {
         true => machine.to_owned(),
         false => format!("{machine},acpi=off"),
@@ -167,6 +193,8 @@ pub(super) fn args(def: &DomainDef, kvm: bool, state: Option<&Path>) -> anyhow::
     let boot_from_disk = def.extras().kernel.as_deref().is_none() && def.extras().boot.first() == Some(&"hd");
     for (index, disk) in def.disks.iter().enumerate() {
         let source = disk.source.as_deref().context("a disk without a source")?;
+        // Checked again here: a definition stored under another driver was never checked.
+        super::process::check_path(&format!("disk '{}' source", disk.target_dev), source)?;
         let read_only = if disk.readonly { "on" } else { "off" };
         push(&[
             "-blockdev",

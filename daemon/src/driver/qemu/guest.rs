@@ -72,13 +72,25 @@ pub(super) async fn watch(
         tokio::select! {
             event = next => match event {
                 Some(event) => {
-                    shutdown_seen |= event.name == "SHUTDOWN";
+                    // A power-off that became a reset (a reboot) is over: a later end without a
+                    // SHUTDOWN of its own is a crash.
+                    shutdown_seen = match event.name.as_str() {
+                        "SHUTDOWN" => true,
+                        "RESET" | "RESUME" => false,
+                        _ => shutdown_seen,
+                    };
                     handle(&guest, &event, &sink).await;
                 }
                 // The monitor closed: QEMU is ending; wait for the process itself.
                 None => events = None,
             },
             () = exit.ended() => break,
+        }
+    }
+    // The process may have been seen gone before its last events were read.
+    if let Some(events) = &mut events {
+        while let Ok(event) = events.try_recv() {
+            shutdown_seen |= event.name == "SHUTDOWN";
         }
     }
     super::process::remove_dir(&guest.dir);

@@ -180,14 +180,21 @@ impl QemuDriver {
                 &Record { id, process: None, monitor: monitor.clone() }.text(),
             )?;
             let identity = process::spawn(&self.binary, &args, &monitor, &log)?;
-            write_durably(
+            let recorded = write_durably(
                 &dir.join("identity"),
                 &Record { id, process: Some(identity), monitor: monitor.clone() }.text(),
-            )?;
-            anyhow::Ok(identity)
+            );
+            match identity.watch().and_then(|exit| recorded.map(|()| exit)) {
+                Ok(exit) => anyhow::Ok((identity, exit)),
+                Err(error) => {
+                    // Never leave a QEMU running that the folder no longer names.
+                    kill_now(&identity, &uuid);
+                    Err(error)
+                }
+            }
         })()
         .map_err(|error| failed(error.context(format!("cannot start QEMU for domain '{}'", def.name))))?;
-        let exit = identity.watch().map_err(&failed)?;
+        let (identity, exit) = identity;
         let connected = tokio::select! {
             connected = Qmp::connect(&monitor, self.start_timeout) => connected.map_err(anyhow::Error::from),
             () = exit.ended() => Err(anyhow::anyhow!("QEMU exited during its start")),
@@ -240,6 +247,11 @@ impl QemuDriver {
         let def = &after.def;
         let image = self.save_image(def.uuid);
         let restore = before.has_managed_save && image.exists() && revert.is_none();
+        if !before.has_managed_save {
+            // An image restored from before: kept until now, so a restore whose record failed
+            // would not have lost it.
+            let _ = std::fs::remove_file(&image);
+        }
         let extra: Vec<String> = if restore { vec!["-incoming".into(), "defer".into()] } else { vec![] };
         let (guest, events, exit) = self.launch(def, after.id, &extra).await?;
         let ready = async {
@@ -280,8 +292,8 @@ impl QemuDriver {
         self.adopt(&guest, events, exit);
         let mut outcome = Outcome { runtime: Some(runtime.text().into()), state: None };
         if restore {
-            // Restored: the image has served (libvirt removes it once the domain runs).
-            let _ = std::fs::remove_file(&image);
+            // Restored: the image has served (libvirt removes it once the domain runs); the file
+            // itself goes at the next start or undefine, once this start is surely recorded.
             outcome.state = Some(match running {
                 true => (DomainState::Running, reason::RUNNING_RESTORED),
                 // Saved paused, restored paused, as libvirt's QEMU driver does.
@@ -318,15 +330,31 @@ impl QemuDriver {
 
     async fn destroy(&self, domain: &Domain, graceful: bool) -> Result<()> {
         let guest = self.guest(domain)?;
-        self.end(&guest, graceful).await;
+        self.end_checked(&guest, graceful).await
+    }
+
+    /// `end`, failing when the process is still there afterwards (its end, when it comes, is
+    /// reported as an event).
+    async fn end_checked(&self, guest: &Arc<Guest>, graceful: bool) -> Result<()> {
+        self.end(guest, graceful).await;
         if !guest.ended.is_cancelled() {
             return Err(Error::Timeout(format!(
                 "QEMU of domain '{}' (pid {}) did not end",
-                domain.name(),
-                guest.identity.pid
+                guest.name, guest.identity.pid
             )));
         }
         Ok(())
+    }
+}
+
+/// SIGKILLs `identity` and waits (at most 5 s, blocking) until it is gone.
+fn kill_now(identity: &Identity, uuid: &Uuid) {
+    identity.signal(rustix::process::Signal::KILL, uuid);
+    for _ in 0..500 {
+        if !identity.is_alive(uuid) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -368,8 +396,9 @@ impl Driver for QemuDriver {
 
     fn settles(&self, op: &Op) -> Settles {
         match op {
-            // An ACPI power button only asks: the domain runs until the guest powers off.
-            Op::Shutdown => Settles::Later,
+            // An ACPI power button only asks: the domain runs until the guest powers off (and,
+            // for a reboot, comes back or, with <on_reboot> destroy, stops: an event either way).
+            Op::Shutdown | Op::Reboot(_) => Settles::Later,
             _ => Settles::AtOnce,
         }
     }
@@ -392,6 +421,9 @@ impl Driver for QemuDriver {
             }
             Op::Shutdown => {
                 let guest = self.guest(domain)?;
+                // A reboot asked before the guest armed its button must not turn this into one
+                // (libvirt's qemuDomainShutdownFlags clears its fake reboot too).
+                guest.fake_reboot.store(false, Ordering::SeqCst);
                 self.qmp(&guest, "system_powerdown", None).await?;
             }
             Op::Destroy => self.destroy(domain, false).await?,
@@ -413,7 +445,7 @@ impl Driver for QemuDriver {
                             error.context(format!("cannot save domain '{}'", domain.name())),
                         )
                     })?;
-                self.end(&guest, false).await;
+                self.end_checked(&guest, false).await?;
             }
             Op::ManagedSaveRemove => remove_file(&self.save_image(domain.uuid()))?,
             Op::Undefine(_) if after.is_none() => {
@@ -433,7 +465,8 @@ impl Driver for QemuDriver {
             Op::Reboot(_) => {
                 // libvirt's ACPI method: the guest's power-off that follows becomes a reset.
                 let guest = self.guest(domain)?;
-                guest.fake_reboot.store(true, Ordering::SeqCst);
+                let restart = matches!(domain.def.extras().on_reboot, "restart" | "rename-restart");
+                guest.fake_reboot.store(restart, Ordering::SeqCst);
                 if let Err(error) = self.qmp(&guest, "system_powerdown", None).await {
                     guest.fake_reboot.store(false, Ordering::SeqCst);
                     return Err(error);
@@ -505,6 +538,7 @@ impl Driver for QemuDriver {
                 self.abandon(&guest, events, exit).await;
                 return Err(Gone { state: DomainState::Shutoff, reason: why });
             }
+            "suspended" => (DomainState::PmSuspended, reason::UNKNOWN),
             _ => (
                 DomainState::Paused,
                 if domain.state == DomainState::Paused { domain.reason } else { reason::UNKNOWN },

@@ -56,10 +56,17 @@ pub(super) fn spawn(binary: &Path, args: &[String], monitor: &Path, log: &Path) 
     // connection the daemon makes ends instead of waiting for a greeting that never comes.
     drop(listener);
     let pid = child.id() as i32;
-    // The child is not waited for here: tokio would reap it when the handle drops, but a std
-    // Child that is dropped is left for the exit watcher, which reaps it through its pidfd.
-    drop(child);
-    Ok(Identity { pid, start_time: start_time(pid).context("reading the new QEMU's start time")? })
+    match start_time(pid) {
+        // The child is not waited for here: a std Child that is dropped is left for the exit
+        // watcher, which reaps it through its pidfd.
+        Ok(start_time) => Ok(Identity { pid, start_time }),
+        Err(error) => {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(error.context("reading the new QEMU's start time"))
+        }
+    }
 }
 
 /// Lets the child inherit `fd` as `target` (the one unsafe step: a `pre_exec` hook).

@@ -31,6 +31,21 @@ async fn ensure_state(qmp: &Qmp, image: &Path, timeout: Duration) -> anyhow::Res
     if nodes.as_array().is_some_and(|nodes| nodes.iter().any(|n| n["node-name"] == STATE_NODE)) {
         return Ok(());
     }
+    // Made under a temporary name and renamed once formatted: a half-made image would make every
+    // later start fail on it.
+    let partial = image.with_extension("qcow2.partial");
+    let made = create_state(qmp, &partial, timeout).await.and_then(|()| {
+        std::fs::rename(&partial, image).context("placing the snapshot image")?;
+        std::fs::File::open(image.parent().context("a folder")?)?.sync_all()?;
+        anyhow::Ok(())
+    });
+    if made.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    made
+}
+
+async fn create_state(qmp: &Qmp, image: &Path, timeout: Duration) -> anyhow::Result<()> {
     let filename = image.to_str().context("the state image path is not UTF-8")?;
     let id = job_id("create");
     let create_file = json!({"job-id": id, "options": {"driver": "file", "filename": filename, "size": 0}});
@@ -97,7 +112,7 @@ impl QemuDriver {
                     let guest = self.guest(domain)?;
                     take(guest.qmp.clone()).await.map_err(failed)?;
                     if create_flags & flags::SNAPSHOT_CREATE_HALT != 0 {
-                        self.end(&guest, false).await;
+                        self.end_checked(&guest, false).await?;
                     }
                 } else {
                     // No guest, no vmstate: each image gets an internal snapshot of its own.
@@ -199,7 +214,7 @@ impl QemuDriver {
             }
             (true, false) => {
                 let guest = self.guest(domain)?;
-                self.end(&guest, false).await;
+                self.end_checked(&guest, false).await?;
                 Ok(Outcome::default())
             }
             (false, false) => Ok(Outcome::default()),
@@ -216,20 +231,31 @@ impl QemuDriver {
         let uuid = domain.uuid();
         let dir = self.guest_dir(uuid);
         let image = self.snapshot_image(uuid);
-        let args = command::helper_args(&domain.def, image.exists().then_some(&image))?;
+        let mut args = command::helper_args(&domain.def, image.exists().then_some(&image))?;
+        // As a guest's: its own folder on its command line, so `sweep` finds it after a crash.
+        args.extend(["-pidfile".to_owned(), dir.join("qemu.pid").display().to_string()]);
         process::remove_dir(&dir);
         crate::folders::ensure_private_dir(&dir, "guest runtime folder")?;
         let monitor = dir.join("monitor.sock");
         let log = dir.join("qemu.log");
         let result = async {
             let identity = process::spawn(&self.binary, &args, &monitor, &log)?;
-            super::write_durably(
+            let recorded = super::write_durably(
                 &dir.join("identity"),
                 &super::Record { id: -1, process: Some(identity), monitor: monitor.clone() }.text(),
-            )?;
-            let exit = identity.watch()?;
+            );
+            let exit = match identity.watch().and_then(|exit| recorded.map(|()| exit)) {
+                Ok(exit) => exit,
+                Err(error) => {
+                    super::kill_now(&identity, &uuid);
+                    return Err(error);
+                }
+            };
             let worked = async {
-                let (qmp, _events) = Qmp::connect(&monitor, self.start_timeout).await?;
+                let (qmp, events) = Qmp::connect(&monitor, self.start_timeout).await?;
+                // Nobody reads a helper's events: dropped, so the reader discards them instead of
+                // filling a queue and stalling the replies behind it.
+                drop(events);
                 work(qmp.clone()).await?;
                 let _ = qmp.execute_timeout("quit", None, self.monitor_timeout).await;
                 anyhow::Ok(())
