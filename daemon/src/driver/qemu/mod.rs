@@ -426,7 +426,13 @@ impl Driver for QemuDriver {
                 guest.fake_reboot.store(false, Ordering::SeqCst);
                 self.qmp(&guest, "system_powerdown", None).await?;
             }
-            Op::Destroy => self.destroy(domain, false).await?,
+            Op::Destroy => {
+                self.destroy(domain, false).await?;
+                if after.is_none() {
+                    // A transient domain goes with its guest: so do its snapshots.
+                    remove_file(&self.snapshot_image(domain.uuid()))?;
+                }
+            }
             Op::Suspend => {
                 let guest = self.guest(domain)?;
                 self.qmp(&guest, "stop", None).await?;
