@@ -391,6 +391,8 @@ impl DomainService for Service {
 
     async fn domain_destroy(&self, request: Request<v1::DomainDestroyRequest>) -> ChangeReply {
         Error::check_flags(request.get_ref().flags, flags::DESTROY_GRACEFUL, "virDomainDestroyFlags")?;
+        // Differs from libvirt: GRACEFUL is accepted but not passed on; the qemu driver's destroy
+        // always ends with SIGKILL when SIGTERM was not enough, where libvirt's graceful one gives up.
         self.operate(&request.get_ref().uuid, Op::Destroy).await
     }
 

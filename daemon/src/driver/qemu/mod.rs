@@ -304,8 +304,8 @@ impl QemuDriver {
     }
 
     /// Ends `guest` and waits until its process has gone: `quit` over the monitor, then SIGTERM,
-    /// then SIGKILL of that pid. `graceful` waits longer before the signals (libvirt's
-    /// VIR_DOMAIN_DESTROY_GRACEFUL never sends SIGKILL).
+    /// then SIGKILL of that pid. `graceful` waits longer after SIGTERM and never sends SIGKILL,
+    /// as libvirt's VIR_DOMAIN_DESTROY_GRACEFUL (not yet passed down from the RPC).
     async fn end(&self, guest: &Arc<Guest>, graceful: bool) {
         guest.stopping.store(true, Ordering::SeqCst);
         let ended = guest.ended.clone();
