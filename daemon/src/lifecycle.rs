@@ -435,7 +435,6 @@ pub fn apply(domain: &Domain, op: &Op, settles: Settles) -> Result<Change> {
     }
 }
 
-
 /// virDomainRevertToSnapshot, as libvirt 9.0's test driver does it: a snapshot taken while
 /// running or paused restarts the domain from it, any other one leaves it shut off; the
 /// snapshot becomes the current one.
