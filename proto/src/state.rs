@@ -144,4 +144,3 @@ pub mod reason {
     /// VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT.
     pub const SHUTOFF_FROM_SNAPSHOT: i32 = 7;
 }
-

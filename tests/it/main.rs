@@ -3,10 +3,10 @@
 
 /// SIGKILL at random moments under churn: nothing acknowledged is lost, nothing half there.
 mod crash;
-/// Foreign gRPC clients (Python grpcio) on the unix socket; reflection v1 and v1alpha.
-mod grpc_clients;
 /// Changes a hypervisor makes on its own, through the one event pump.
 mod events;
+/// Foreign gRPC clients (Python grpcio) on the unix socket; reflection v1 and v1alpha.
+mod grpc_clients;
 /// The legacy enumeration's races, forced one by one, against ListAllDomains.
 mod legacy;
 /// The lifecycle: state table, forbidden transitions, ids, XML, snapshots, checkpoints.

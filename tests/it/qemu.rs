@@ -259,7 +259,10 @@ async fn start_failures_say_why_and_leave_nothing() {
 
     // What is kept but needs no action is accepted (and shown again by dumpxml).
     let harmless = guest.xml(true).replace("<features><acpi/></features>", "<features><acpi/><apic/></features><cpu mode='host-model'/><clock offset='utc'><timer name='rtc' tickpolicy='catchup'/></clock>");
-    let kept = conn.define_xml(&harmless.replace("<name>broken</name>", "<name>harmless</name>"), 0).await.expect("harmless elements");
+    let kept = conn
+        .define_xml(&harmless.replace("<name>broken</name>", "<name>harmless</name>"), 0)
+        .await
+        .expect("harmless elements");
     let shown = conn.domain(kept.domain.unwrap().domain).get_xml_desc(0).await.unwrap();
     assert!(shown.contains("<apic/>") && shown.contains("tickpolicy='catchup'"), "{shown}");
     // What the driver cannot honour is refused at define, naming it.
@@ -427,9 +430,16 @@ async fn rvirsh_drives_a_real_guest_end_to_end() {
         let lines: Vec<&str> = output.lines().collect();
         let header = lines.iter().position(|l| l.trim_start().starts_with("Id")).expect("a table");
         assert!(lines[header + 1].chars().all(|c| c == '-'), "{output}");
-        lines[header + 2..].iter().filter(|l| !l.is_empty()).map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect()
+        lines[header + 2..]
+            .iter()
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
     };
-    assert_eq!(rvirsh(&format!("define {}", xml.display())), format!("Domain 'g' defined from {}\n\n", xml.display()));
+    assert_eq!(
+        rvirsh(&format!("define {}", xml.display())),
+        format!("Domain 'g' defined from {}\n\n", xml.display())
+    );
     let out = rvirsh("start g; list --all");
     assert!(out.starts_with("Domain 'g' started\n\n"), "{out}");
     assert_eq!(rows(&out), ["1 g running"]);
@@ -444,7 +454,10 @@ async fn rvirsh_drives_a_real_guest_end_to_end() {
     assert!(out.starts_with("Domain 'g' started\n\n"), "{out}");
     assert_eq!(rows(&out), ["2 g running"]);
     assert_eq!(rvirsh("snapshot-create-as g s1"), "Domain snapshot s1 created\n");
-    assert_eq!(rvirsh("snapshot-revert g s1; snapshot-current g --name"), "Domain snapshot s1 reverted\n\ns1\n");
+    assert_eq!(
+        rvirsh("snapshot-revert g s1; snapshot-current g --name"),
+        "Domain snapshot s1 reverted\n\ns1\n"
+    );
     assert_eq!(rows(&rvirsh("list")), ["3 g running"], "a revert is a new run");
     assert_eq!(rvirsh("shutdown g"), "Domain 'g' is being shutdown\n\n");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -472,7 +485,11 @@ async fn a_start_the_daemon_never_recorded_is_ended_at_the_next_start() {
     let dirs = DaemonDirs::under(root.path());
     // First start: creates the folders; then stop it.
     let args = ["--driver", "qemu"];
-    DaemonProcess::start_with(&dirs, &args).await.unwrap_or_else(|(_, logs)| panic!("{logs:?}")).terminate().await;
+    DaemonProcess::start_with(&dirs, &args)
+        .await
+        .unwrap_or_else(|(_, logs)| panic!("{logs:?}"))
+        .terminate()
+        .await;
     let uuid = uuid::Uuid::new_v4();
     let folder = dirs.runtime.join("qemu").join(uuid.to_string());
     std::fs::create_dir_all(&folder).unwrap();

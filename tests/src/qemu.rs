@@ -85,7 +85,11 @@ impl TestGuest {
             if log.matches(text).count() >= count {
                 return;
             }
-            assert!(Instant::now() < deadline, "guest {} never printed {text:?} x{count}: {log:?}", self.name);
+            assert!(
+                Instant::now() < deadline,
+                "guest {} never printed {text:?} x{count}: {log:?}",
+                self.name
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
