@@ -440,7 +440,7 @@ impl Domains {
                     && let Some(domain) = &change.domain
                 {
                     let stop = Change::update(domain.clone());
-                    if let Err(stop_error) = self.driver.execute(domain, &Op::Destroy, &stop).await {
+                    if let Err(stop_error) = self.driver.execute(domain, &Op::Destroy(0), &stop).await {
                         tracing::error!(domain.uuid = %uuid, %stop_error, "could not stop an unrecorded guest");
                     }
                 }
@@ -628,7 +628,7 @@ mod tests {
                 0 | 1 => return Call::Define(i, 1 + rng.below(3) as u32),
                 2 => return Call::Create(i),
                 3 | 4 => Op::Start,
-                5 => Op::Destroy,
+                5 => Op::Destroy(0),
                 6 => Op::Shutdown,
                 7 => Op::Suspend,
                 8 => Op::Resume,
@@ -737,8 +737,8 @@ mod tests {
                     vec![define(), on(Op::Start), on(Op::ManagedSave)],
                     on(Op::Start),
                 ),
-                ("destroy", vec![define(), on(Op::Start)], on(Op::Destroy)),
-                ("destroy transient", vec![Call::Create(0), snap("a")], on(Op::Destroy)),
+                ("destroy", vec![define(), on(Op::Start)], on(Op::Destroy(0))),
+                ("destroy transient", vec![Call::Create(0), snap("a")], on(Op::Destroy(0))),
                 ("shutdown", vec![define(), on(Op::Start)], on(Op::Shutdown)),
                 ("suspend", vec![define(), on(Op::Start)], on(Op::Suspend)),
                 ("resume", vec![define(), on(Op::Start), on(Op::Suspend)], on(Op::Resume)),

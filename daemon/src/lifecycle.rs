@@ -105,8 +105,8 @@ pub enum Op {
     Start,
     /// virDomainShutdownFlags.
     Shutdown,
-    /// virDomainDestroyFlags.
-    Destroy,
+    /// virDomainDestroyFlags, with its flags (GRACEFUL).
+    Destroy(u32),
     /// virDomainSuspend.
     Suspend,
     /// virDomainResume.
@@ -147,7 +147,7 @@ impl Op {
         match self {
             Op::Start => "start",
             Op::Shutdown => "shutdown",
-            Op::Destroy => "destroy",
+            Op::Destroy(_) => "destroy",
             Op::Suspend => "suspend",
             Op::Resume => "resume",
             Op::ManagedSave => "managed save",
@@ -313,7 +313,7 @@ pub fn apply(domain: &Domain, op: &Op, settles: Settles) -> Result<Change> {
             }
             Ok(Change::stop(next, reason::SHUTOFF_SHUTDOWN))
         }
-        Op::Destroy => {
+        Op::Destroy(_) => {
             if !domain.is_active() {
                 return Err(not_running());
             }
@@ -843,7 +843,7 @@ mod tests {
                 ],
             ),
             (
-                Op::Destroy,
+                Op::Destroy(0),
                 [
                     ok(Shutoff, 2),
                     ok(Shutoff, 2),
@@ -891,7 +891,7 @@ mod tests {
         assert!(started.started && !started.domain.unwrap().has_managed_save);
         let mut transient = domain_in(DomainState::Running);
         transient.persistent = false;
-        assert_eq!(apply(&transient, &Op::Destroy).unwrap().domain, None);
+        assert_eq!(apply(&transient, &Op::Destroy(0)).unwrap().domain, None);
         assert!(matches!(apply(&transient, &Op::ManagedSave), Err(Error::OperationInvalid { .. })));
     }
 
@@ -932,7 +932,7 @@ mod tests {
         ));
         let redefined = define(same, Some(&active), Some(&active)).unwrap().domain.unwrap();
         assert!(redefined.next_def.is_some() && redefined.persistent);
-        let stopped = apply(&redefined, &Op::Destroy).unwrap().domain.unwrap();
+        let stopped = apply(&redefined, &Op::Destroy(0)).unwrap().domain.unwrap();
         assert!(stopped.next_def.is_none());
     }
 

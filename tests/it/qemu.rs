@@ -167,8 +167,11 @@ async fn an_acpi_shutdown_powers_the_guest_off_and_a_guest_that_ignores_it_runs_
         DomainState::Running,
         "no OS answered the button"
     );
-    let destroyed = stubborn_domain.destroy().await.unwrap().domain.unwrap();
-    assert_eq!((destroyed.state, destroyed.reason), (DomainState::Shutoff, reason::SHUTOFF_DESTROYED));
+    // VIR_DOMAIN_DESTROY_GRACEFUL: a QEMU that answers `quit` ends the same way.
+    let request = rvirt_proto::v1::DomainDestroyRequest { uuid: defined.domain.uuid.to_string(), flags: 1 };
+    conn.rpc().domain_destroy(request).await.expect("graceful destroy");
+    let (state, why) = stubborn_domain.get_state().await.unwrap();
+    assert_eq!((state, why), (DomainState::Shutoff, reason::SHUTOFF_DESTROYED));
     assert!(qemu_pids(&defined.domain.uuid).is_empty());
     daemon.stop().await;
 }

@@ -390,10 +390,9 @@ impl DomainService for Service {
     }
 
     async fn domain_destroy(&self, request: Request<v1::DomainDestroyRequest>) -> ChangeReply {
-        Error::check_flags(request.get_ref().flags, flags::DESTROY_GRACEFUL, "virDomainDestroyFlags")?;
-        // Differs from libvirt: GRACEFUL is accepted but not passed on; the qemu driver's destroy
-        // always ends with SIGKILL when SIGTERM was not enough, where libvirt's graceful one gives up.
-        self.operate(&request.get_ref().uuid, Op::Destroy).await
+        let destroy_flags = request.get_ref().flags;
+        Error::check_flags(destroy_flags, flags::DESTROY_GRACEFUL, "virDomainDestroyFlags")?;
+        self.operate(&request.get_ref().uuid, Op::Destroy(destroy_flags)).await
     }
 
     async fn domain_suspend(&self, request: Request<v1::DomainSuspendRequest>) -> ChangeReply {

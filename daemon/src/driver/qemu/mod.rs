@@ -305,7 +305,7 @@ impl QemuDriver {
 
     /// Ends `guest` and waits until its process has gone: `quit` over the monitor, then SIGTERM,
     /// then SIGKILL of that pid. `graceful` waits longer after SIGTERM and never sends SIGKILL,
-    /// as libvirt's VIR_DOMAIN_DESTROY_GRACEFUL (not yet passed down from the RPC).
+    /// as libvirt's VIR_DOMAIN_DESTROY_GRACEFUL.
     async fn end(&self, guest: &Arc<Guest>, graceful: bool) {
         guest.stopping.store(true, Ordering::SeqCst);
         let ended = guest.ended.clone();
@@ -426,8 +426,8 @@ impl Driver for QemuDriver {
                 guest.fake_reboot.store(false, Ordering::SeqCst);
                 self.qmp(&guest, "system_powerdown", None).await?;
             }
-            Op::Destroy => {
-                self.destroy(domain, false).await?;
+            Op::Destroy(destroy_flags) => {
+                self.destroy(domain, destroy_flags & crate::lifecycle::flags::DESTROY_GRACEFUL != 0).await?;
                 if after.is_none() {
                     // A transient domain goes with its guest: so do its snapshots.
                     remove_file(&self.snapshot_image(domain.uuid()))?;
