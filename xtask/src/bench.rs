@@ -117,8 +117,13 @@ pub(crate) fn run_task(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(bench(root, &options))?;
     print_report(&report);
-    if let Some(path) = &options.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+    write_json(options.json.as_deref(), &report)
+}
+
+/// Writes `report` as JSON to `path`, when one was asked for.
+pub(crate) fn write_json(path: Option<&str>, report: &impl serde::Serialize) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        std::fs::write(path, serde_json::to_string_pretty(report)?)
             .with_context(|| format!("writing {path}"))?;
         println!("\nJSON written to {path}");
     }

@@ -163,12 +163,7 @@ pub(crate) fn run_task(root: &Path, options: &Options) -> anyhow::Result<()> {
         anyhow::Ok(report(rvirtd, libvirtd, runs, listings))
     })?;
     print_report(&report);
-    if let Some(path) = &options.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("writing {path}"))?;
-        println!("\nJSON written to {path}");
-    }
-    Ok(())
+    crate::bench::write_json(options.json.as_deref(), &report)
 }
 
 fn report(rvirtd: Side, libvirtd: Result<Side, String>, runs: usize, listings: usize) -> Report {
