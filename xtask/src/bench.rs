@@ -208,14 +208,7 @@ impl Daemon {
     }
 
     fn rss_bytes(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.pid()))?;
-        let kib: u64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-            .context("no VmRSS")?;
-        Ok(kib * 1024)
+        crate::bench_qemu::rss_bytes(self.process.pid() as i32)
     }
 }
 

@@ -238,7 +238,8 @@ async fn rvirtd_side(runs: usize, listings: usize) -> anyhow::Result<Side> {
     Ok(side)
 }
 
-fn rss_bytes(pid: i32) -> anyhow::Result<u64> {
+/// A process's resident set, in bytes.
+pub(crate) fn rss_bytes(pid: i32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kib: u64 = status
         .lines()
