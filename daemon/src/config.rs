@@ -37,6 +37,55 @@ pub struct Config {
     pub driver: DriverKind,
     /// The `qemu` driver's settings.
     pub qemu: QemuConfig,
+    /// The change history and its watchers.
+    pub watch: WatchConfig,
+}
+
+/// The `[watch]` table: the history of recent changes WatchDomainEvents resumes from, and what
+/// one watcher may hold.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatchConfig {
+    /// Changes kept in memory; a watch from an older generation is refused (list again).
+    pub history_max_changes: usize,
+    /// Changes older than this are dropped from the history at the next change.
+    pub history_max_age_secs: u64,
+    /// A watcher that saw no event this long gets a bookmark (a request may ask for another).
+    pub bookmark_interval_ms: u64,
+    /// A watcher that reads nothing for this long while changes wait for it is ended
+    /// (RESOURCE_EXHAUSTED): it resumes from its last generation.
+    pub stall_timeout_ms: u64,
+    /// Open watch streams, daemon-wide; more are refused (RESOURCE_EXHAUSTED).
+    pub max_watchers: usize,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            history_max_changes: 50_000,
+            history_max_age_secs: 600,
+            bookmark_interval_ms: 10_000,
+            stall_timeout_ms: 5_000,
+            max_watchers: 1_000,
+        }
+    }
+}
+
+impl WatchConfig {
+    fn check(&self) -> anyhow::Result<()> {
+        if self.history_max_changes == 0 || self.history_max_age_secs == 0 || self.max_watchers == 0 {
+            bail!(
+                "watch.history_max_changes, watch.history_max_age_secs and watch.max_watchers must be at least 1"
+            );
+        }
+        if self.history_max_changes > 10_000_000 {
+            bail!("watch.history_max_changes must be at most 10,000,000, not {}", self.history_max_changes);
+        }
+        if self.bookmark_interval_ms < 100 || self.stall_timeout_ms < 100 {
+            bail!("watch.bookmark_interval_ms and watch.stall_timeout_ms must be at least 100");
+        }
+        Ok(())
+    }
 }
 
 /// Which driver a daemon runs.
@@ -208,6 +257,8 @@ pub struct RawConfig {
     pub driver: Option<DriverKind>,
     /// The `[qemu]` table; see `QemuConfig`.
     pub qemu: Option<QemuConfig>,
+    /// The `[watch]` table; see `WatchConfig`.
+    pub watch: Option<WatchConfig>,
 }
 
 impl RawConfig {
@@ -247,6 +298,7 @@ impl RawConfig {
             limits: other.limits.or(self.limits),
             driver: other.driver.or(self.driver),
             qemu: other.qemu.or(self.qemu),
+            watch: other.watch.or(self.watch),
         }
     }
 }
@@ -311,6 +363,8 @@ impl Config {
         if qemu.start_timeout_secs == 0 || qemu.monitor_timeout_secs == 0 {
             bail!("qemu.start_timeout_secs and qemu.monitor_timeout_secs must be at least 1");
         }
+        let watch = raw.watch.unwrap_or_default();
+        watch.check()?;
         Ok(Config {
             state_dir,
             runtime_dir,
@@ -325,6 +379,7 @@ impl Config {
             limits,
             driver: raw.driver.unwrap_or_default(),
             qemu,
+            watch,
         })
     }
 
@@ -344,6 +399,7 @@ impl Config {
             limits: Limits::default(),
             driver: DriverKind::Test,
             qemu: QemuConfig::default(),
+            watch: WatchConfig::default(),
         }
     }
 }

@@ -149,6 +149,11 @@ impl Domains {
         self.registry.view()
     }
 
+    /// The recent changes, which watchers follow.
+    pub fn history(&self) -> &crate::history::History {
+        self.registry.history()
+    }
+
     /// The driver.
     pub fn driver(&self) -> &dyn Driver {
         &*self.driver
@@ -467,13 +472,22 @@ mod tests {
     const XML: &str =
         "<domain type='test'><name>g</name><memory>1</memory><os><type>hvm</type></os></domain>";
 
+    fn test_retention() -> crate::history::Retention {
+        crate::history::Retention::of(&crate::config::WatchConfig::default())
+    }
+
     fn test_driver() -> Arc<TestDriver> {
         Arc::new(TestDriver::new(crate::driver::events().0))
     }
 
     fn domains(dir: &std::path::Path) -> Arc<Domains> {
         let store = Store::open(&dir.join("state"), &dir.join("run")).unwrap();
-        Domains::new(Registry::new([], 0).unwrap(), test_driver(), store, Counters::new(0, 1))
+        Domains::new(
+            Registry::new([], 0, test_retention()).unwrap(),
+            test_driver(),
+            store,
+            Counters::new(0, 1),
+        )
     }
 
     /// What a real hypervisor's driver reports when a guest powers off by itself: applied as a
@@ -564,7 +578,8 @@ mod tests {
         fn boot(fs: Arc<dyn Fs>) -> (Arc<Domains>, crate::store::Loaded) {
             let store = Store::open_with(fs, "/s".as_ref(), "/r".as_ref()).unwrap();
             let loaded = store.load(&DEFAULTS).unwrap();
-            let registry = Registry::new(loaded.domains.clone(), loaded.generation).unwrap();
+            let registry =
+                Registry::new(loaded.domains.clone(), loaded.generation, test_retention()).unwrap();
             let counters = Counters::new(loaded.generation, loaded.next_id);
             (Domains::new(registry, test_driver(), store, counters), loaded)
         }

@@ -94,6 +94,12 @@ pub enum Error {
     /// cannot honour (an element, a device kind); refused as a bad argument, never ignored.
     #[error("unsupported configuration: {0}")]
     DefUnsupported(String),
+    /// A watch from a generation the history no longer holds: list again.
+    #[error("{0}")]
+    HistoryTooOld(String),
+    /// A watch from a generation of another daemon incarnation: list again.
+    #[error("{0}")]
+    OtherIncarnation(String),
     /// A page token whose snapshot is no longer retained: the listing must start again.
     #[error("page token expired: {0}")]
     PageExpired(String),
@@ -141,7 +147,10 @@ impl Error {
             Error::NameTaken { .. } | Error::UuidTaken { .. } | Error::MomentExists(_) => "VIR_ERR_DOM_EXIST",
             Error::InvalidArg(_) | Error::UnsupportedFlags { .. } => "VIR_ERR_INVALID_ARG",
             Error::Xml(_) => "VIR_ERR_XML_ERROR",
-            Error::OperationInvalid { .. } | Error::PageExpired(_) => "VIR_ERR_OPERATION_INVALID",
+            Error::OperationInvalid { .. }
+            | Error::PageExpired(_)
+            | Error::HistoryTooOld(_)
+            | Error::OtherIncarnation(_) => "VIR_ERR_OPERATION_INVALID",
             Error::OperationUnsupported(_) => "VIR_ERR_OPERATION_UNSUPPORTED",
             Error::ConfigUnsupported(_) | Error::DefUnsupported(_) => "VIR_ERR_CONFIG_UNSUPPORTED",
             Error::Persist { .. } => "VIR_ERR_SYSTEM_ERROR",

@@ -5,7 +5,8 @@
 //! `pool` cuts large pages off the async workers); `domains` runs it as a job on the domain (job
 //! lock, decision, driver, record, commit); `lifecycle` holds the transition table and `filter`
 //! the ListAllDomains flags and `paging` its page tokens; `registry` holds every domain behind
-//! one lock and hands out consistent views; `store` keeps them on disk and `counters` the ids and
+//! one lock and hands out consistent views, and its `history` the recent changes a watch
+//! follows, each with the lifecycle events `events` derives for it; `store` keeps them on disk and `counters` the ids and
 //! generations; `driver` is the hypervisor (`driver::test`, in memory); `xml` parses and formats
 //! libvirt domain XML, after `xml_limits` checked its shape; `domain` is the domain value itself; `error` names every failure; `config`
 //! says where the daemon lives and `folders` keeps its folders and socket private; `systemd` tells
@@ -18,9 +19,11 @@ pub mod domain;
 pub mod domains;
 pub mod driver;
 pub mod error;
+pub mod events;
 pub mod filter;
 pub mod folders;
 pub mod grpc;
+pub mod history;
 pub mod lifecycle;
 pub mod paging;
 pub mod pool;
@@ -68,7 +71,9 @@ pub async fn serve(
         domains = loaded.domains.len(), generation = loaded.generation, next_id = loaded.next_id,
         host_rebooted = loaded.rebooted, state_dir = %config.state_dir.display(), "state loaded"
     );
-    let registry = registry::Registry::new(loaded.domains, loaded.generation).context("indexing domains")?;
+    let registry =
+        registry::Registry::new(loaded.domains, loaded.generation, history::Retention::of(&config.watch))
+            .context("indexing domains")?;
     let counters = counters::Counters::new(loaded.generation, loaded.next_id);
     let domains = Domains::new(registry, driver, store, counters);
     domains.reattach().await;
@@ -85,10 +90,15 @@ pub async fn serve(
     // Requests are small but for XML documents: decoding more than the largest document accepted
     // would only hold memory for a request that is refused anyway.
     let max_request_bytes = config.max_message_bytes.min(xml::MAX_XML_BYTES + (64 << 10));
-    let service =
-        DomainServiceServer::new(grpc::Service::new(domains.clone(), config.max_message_bytes, pool, budget))
-            .max_decoding_message_size(max_request_bytes)
-            .max_encoding_message_size(config.max_message_bytes);
+    let service = DomainServiceServer::new(grpc::Service::new(
+        domains.clone(),
+        config.max_message_bytes,
+        pool,
+        budget,
+        config.watch.clone(),
+    ))
+    .max_decoding_message_size(max_request_bytes)
+    .max_encoding_message_size(config.max_message_bytes);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<DomainServiceServer<grpc::Service>>().await;
     // Reflection in both versions: grpcurl and current tools speak v1; grpcio-reflection's own

@@ -187,22 +187,25 @@ pub struct Change {
     pub started: bool,
     /// Nothing changes now: the hypervisor was asked, and what it does comes back as an event.
     pub pending: bool,
+    /// A transient domain that went because it stopped: its shut-off reason, which its watchers
+    /// are told (the domain itself is gone).
+    pub stopped_as: Option<i32>,
 }
 
 impl Change {
     /// The domain becomes `domain`.
     pub fn update(domain: Domain) -> Self {
-        Change { domain: Some(domain), started: false, pending: false }
+        Change { domain: Some(domain), started: false, pending: false, stopped_as: None }
     }
 
     fn start(mut domain: Domain) -> Self {
         domain.state = DomainState::Running;
         domain.reason = reason::RUNNING_BOOTED;
-        Change { domain: Some(domain), started: true, pending: false }
+        Change { domain: Some(domain), started: true, pending: false, stopped_as: None }
     }
 
     fn pending(domain: Domain) -> Self {
-        Change { domain: Some(domain), started: false, pending: true }
+        Change { domain: Some(domain), started: false, pending: true, stopped_as: None }
     }
 
     /// Nothing changes: the domain stays as it is.
@@ -212,14 +215,14 @@ impl Change {
 
     /// The domain goes.
     pub fn remove() -> Self {
-        Change { domain: None, started: false, pending: false }
+        Change { domain: None, started: false, pending: false, stopped_as: None }
     }
 
     /// The domain stops: an inactive persistent domain stays (its persistent definition back in
     /// effect), a transient one goes.
     fn stop(mut domain: Domain, why: i32) -> Self {
         if !domain.persistent {
-            return Change::remove();
+            return Change { stopped_as: Some(why), ..Change::remove() };
         }
         domain.id = -1;
         domain.state = DomainState::Shutoff;

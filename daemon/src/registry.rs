@@ -9,6 +9,7 @@
 use crate::domain::Domain;
 use crate::error::{Error, Result};
 use crate::filter::ListFilter;
+use crate::history::{History, Retention};
 use crate::lifecycle::Change;
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
@@ -42,6 +43,8 @@ pub struct Registry {
     /// The current view. Held for an `Arc` clone (readers) or one derivation (writers); a std
     /// lock on purpose: no code path awaits while holding it.
     current: RwLock<Arc<View>>,
+    /// Every recent change, appended by `commit` under the write lock.
+    history: History,
 }
 
 impl View {
@@ -109,14 +112,16 @@ impl View {
 
     /// Applies one change, checking the index invariants: a name belongs to one UUID, an id to
     /// one active domain.
-    fn apply(&mut self, uuid: Uuid, change: &Change) -> Result<Option<Arc<Domain>>> {
+    /// Returns the domain before and after.
+    #[allow(clippy::type_complexity)]
+    fn apply(&mut self, uuid: Uuid, change: &Change) -> Result<(Option<Arc<Domain>>, Option<Arc<Domain>>)> {
         let old = self.domains.get(&uuid).cloned();
         let Some(domain) = &change.domain else {
-            if let Some(old) = old {
-                self.unindex(&old);
+            if let Some(old) = &old {
+                self.unindex(old);
                 self.domains.remove(&uuid);
             }
-            return Ok(None);
+            return Ok((old, None));
         };
         debug_assert_eq!(domain.uuid(), uuid);
         if let Some(holder) = self.by_name.get(domain.name())
@@ -139,7 +144,7 @@ impl View {
             self.by_id.insert(domain.id, uuid);
         }
         self.domains.insert(uuid, domain.clone());
-        Ok(Some(domain))
+        Ok((old, Some(domain)))
     }
 
     fn unindex(&mut self, domain: &Domain) {
@@ -151,8 +156,12 @@ impl View {
 }
 
 impl Registry {
-    /// A registry holding `domains`, at `generation`.
-    pub fn new(domains: impl IntoIterator<Item = Domain>, generation: u64) -> Result<Self> {
+    /// A registry holding `domains`, at `generation`, with an empty history of a new incarnation.
+    pub fn new(
+        domains: impl IntoIterator<Item = Domain>,
+        generation: u64,
+        retention: Retention,
+    ) -> Result<Self> {
         let mut view = View { generation, ..View::default() };
         for domain in domains {
             let uuid = domain.uuid();
@@ -161,7 +170,12 @@ impl Registry {
             }
             view.apply(uuid, &Change::update(domain))?;
         }
-        Ok(Registry { current: RwLock::new(Arc::new(view)) })
+        Ok(Registry { current: RwLock::new(Arc::new(view)), history: History::new(generation, retention) })
+    }
+
+    /// The recent changes.
+    pub fn history(&self) -> &History {
+        &self.history
     }
 
     /// The current view: one consistent snapshot of every domain. O(1); the lock is held only
@@ -179,10 +193,11 @@ impl Registry {
             return Ok(None);
         }
         let mut next = View::clone(&current);
-        let domain = next.apply(uuid, change)?;
+        let (before, domain) = next.apply(uuid, change)?;
         next.generation += 1;
         let generation = next.generation;
         *current = Arc::new(next);
+        self.history.push(generation, before, domain.clone(), change);
         Ok(Some(Committed { generation, domain }))
     }
 }
@@ -203,7 +218,12 @@ mod tests {
     fn started(mut domain: Domain, id: i32) -> Change {
         domain.state = DomainState::Running;
         domain.id = id;
-        Change { domain: Some(domain), started: true, pending: false }
+        Change { domain: Some(domain), started: true, pending: false, stopped_as: None }
+    }
+
+    fn registry(domains: impl IntoIterator<Item = Domain>, generation: u64) -> Registry {
+        let retention = Retention { max_changes: 100, max_age: std::time::Duration::from_secs(60) };
+        Registry::new(domains, generation, retention).unwrap()
     }
 
     fn commit(registry: &Registry, uuid: Uuid, change: Change) -> Result<Committed> {
@@ -212,7 +232,7 @@ mod tests {
 
     #[test]
     fn indexes_follow_every_change_and_old_views_stay_as_they_were() {
-        let registry = Registry::new([], 0).unwrap();
+        let registry = registry([], 0);
         let a = domain("a");
         let uuid = a.uuid();
         let defined = commit(&registry, uuid, Change::update(a.clone())).unwrap();
@@ -240,7 +260,7 @@ mod tests {
 
     #[test]
     fn a_name_never_maps_to_two_uuids() {
-        let registry = Registry::new([domain("a")], 5).unwrap();
+        let registry = registry([domain("a")], 5);
         let imposter = domain("a");
         let err = commit(&registry, imposter.uuid(), Change::update(imposter)).unwrap_err();
         assert!(matches!(err, Error::NameTaken { .. }));

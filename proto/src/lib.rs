@@ -9,6 +9,7 @@ pub mod v1 {
     tonic::include_proto!("rvirt.v1");
 }
 
+pub mod event;
 pub mod state;
 pub use state::DomainState;
 

@@ -131,6 +131,10 @@ pub mod reason {
     pub const RUNNING_WAKEUP: i32 = 8;
     /// VIR_DOMAIN_PAUSED_USER.
     pub const PAUSED_USER: i32 = 1;
+    /// VIR_DOMAIN_PAUSED_IOERROR.
+    pub const PAUSED_IOERROR: i32 = 5;
+    /// VIR_DOMAIN_PAUSED_WATCHDOG.
+    pub const PAUSED_WATCHDOG: i32 = 6;
     /// VIR_DOMAIN_PAUSED_FROM_SNAPSHOT.
     pub const PAUSED_FROM_SNAPSHOT: i32 = 7;
     /// VIR_DOMAIN_SHUTOFF_SHUTDOWN.
@@ -141,6 +145,8 @@ pub mod reason {
     pub const SHUTOFF_CRASHED: i32 = 3;
     /// VIR_DOMAIN_SHUTOFF_SAVED.
     pub const SHUTOFF_SAVED: i32 = 5;
+    /// VIR_DOMAIN_SHUTOFF_FAILED.
+    pub const SHUTOFF_FAILED: i32 = 6;
     /// VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT.
     pub const SHUTOFF_FROM_SNAPSHOT: i32 = 7;
 }

@@ -41,8 +41,9 @@ pub fn summary(domain: &Domain) -> v1::DomainSummary {
 }
 
 /// The answer to every mutating call.
-pub fn change(committed: Committed) -> v1::DomainChangeResponse {
+pub fn change(committed: Committed, incarnation: u64) -> v1::DomainChangeResponse {
     v1::DomainChangeResponse {
+        incarnation,
         generation: committed.generation,
         domain: committed.domain.as_deref().map(summary),
     }

@@ -5,7 +5,9 @@ pub mod budget;
 pub mod convert;
 pub mod status;
 pub mod trace;
+pub mod watch;
 
+use crate::config::WatchConfig;
 use crate::domains::Domains;
 use crate::error::{DomainRef, Error};
 use crate::filter::ListFilter;
@@ -16,6 +18,7 @@ use crate::xml::MomentDef;
 use budget::ByteBudget;
 use rvirt_proto::v1::{self, domain_service_server::DomainService};
 use std::sync::Arc;
+use std::time::Duration;
 use tonic::{Request, Response, Status};
 
 /// The gRPC face of one daemon's `Domains`.
@@ -32,6 +35,10 @@ pub struct Service {
     pool: WorkPool,
     /// Bytes of answers built but not yet read by their clients.
     budget: ByteBudget,
+    /// The open watch streams, and their limit.
+    watchers: Arc<watch::Watchers>,
+    /// The `[watch]` settings.
+    watch: WatchConfig,
 }
 
 /// The most domains one ListAllDomains page holds.
@@ -108,14 +115,26 @@ type ChangeReply = Reply<v1::DomainChangeResponse>;
 impl Service {
     /// Serves `domains`, cutting listings into pages that fit `max_message_bytes` on `pool`,
     /// holding unread answers within `budget`.
-    pub fn new(domains: Arc<Domains>, max_message_bytes: usize, pool: WorkPool, budget: ByteBudget) -> Self {
+    pub fn new(
+        domains: Arc<Domains>,
+        max_message_bytes: usize,
+        pool: WorkPool,
+        budget: ByteBudget,
+        watch: WatchConfig,
+    ) -> Self {
         let (tokens, retained) = (Arc::new(TokenCodec::new()), Arc::new(RetainedViews::default()));
-        Service { domains, tokens, retained, max_message_bytes, pool, budget }
+        let watchers = Arc::new(watch::Watchers::new(watch.max_watchers));
+        Service { domains, tokens, retained, max_message_bytes, pool, budget, watchers, watch }
+    }
+
+    /// The answer to a mutating call, with the incarnation its generation belongs to.
+    fn change(&self, committed: crate::registry::Committed) -> v1::DomainChangeResponse {
+        convert::change(committed, self.domains.history().incarnation())
     }
 
     async fn operate(&self, uuid: &str, op: Op) -> ChangeReply {
         let uuid = convert::uuid(uuid)?;
-        Ok(Response::new(convert::change(self.domains.operate(uuid, op).await?)))
+        Ok(Response::new(self.change(self.domains.operate(uuid, op).await?)))
     }
 
     /// Parses a domain definition; a large one on the work pool, off the async workers.
@@ -139,7 +158,7 @@ impl Service {
         } else {
             self.pool.run(move || Domains::moment_op(&xml, moment_flags, snapshot)).await??
         };
-        Ok(Response::new(convert::change(self.domains.operate(uuid, op).await?)))
+        Ok(Response::new(self.change(self.domains.operate(uuid, op).await?)))
     }
 
     fn domain(&self, uuid: &str) -> Result<Arc<crate::domain::Domain>, Error> {
@@ -178,9 +197,9 @@ impl Service {
         } else {
             self.pool.run(move || MomentDef::parse(&xml, "domainsnapshot")).await??
         };
-        Ok(Response::new(convert::change(
-            self.domains.operate(uuid, Op::SnapshotRedefine(def, create_flags)).await?,
-        )))
+        Ok(Response::new(
+            self.change(self.domains.operate(uuid, Op::SnapshotRedefine(def, create_flags)).await?),
+        ))
     }
 }
 
@@ -222,6 +241,47 @@ fn reply<T>(message: T) -> Reply<T> {
 
 #[tonic::async_trait]
 impl DomainService for Service {
+    type WatchDomainEventsStream = watch::WatchEvents;
+
+    async fn watch_domain_events(
+        &self,
+        request: Request<v1::WatchDomainEventsRequest>,
+    ) -> Reply<Self::WatchDomainEventsStream> {
+        let caller = caller(&request);
+        let request = request.into_inner();
+        let filter = ListFilter::from_flags(request.flags)?;
+        let bookmark_interval = match request.bookmark_interval_ms {
+            0 => Duration::from_millis(self.watch.bookmark_interval_ms),
+            ms if ms < 100 => {
+                return Err(Error::InvalidArg(format!(
+                    "bookmark_interval_ms must be at least 100, not {ms}"
+                ))
+                .into());
+            }
+            ms => Duration::from_millis(u64::from(ms)),
+        };
+        let start = if request.send_initial_state {
+            watch::Start::Initial(self.domains.view())
+        } else {
+            let incarnation = self.domains.history().incarnation();
+            if request.incarnation != incarnation {
+                return Err(Error::OtherIncarnation(format!(
+                    "generation {} belongs to incarnation {:016x}, not this daemon's {incarnation:016x} (it restarted); list again",
+                    request.after_generation, request.incarnation
+                ))
+                .into());
+            }
+            watch::Start::After(request.after_generation)
+        };
+        let timing = watch::Timing {
+            bookmark_interval,
+            stall_timeout: Duration::from_millis(self.watch.stall_timeout_ms),
+        };
+        let stream =
+            watch::WatchEvents::open(&self.watchers, self.domains.clone(), filter, start, timing, caller)?;
+        Ok(Response::new(stream))
+    }
+
     async fn list_all_domains(
         &self,
         request: Request<v1::ListAllDomainsRequest>,
@@ -235,6 +295,7 @@ impl DomainService for Service {
             return reply(v1::ListAllDomainsResponse {
                 count,
                 generation: view.generation,
+                incarnation: self.domains.history().incarnation(),
                 ..Default::default()
             });
         }
@@ -294,6 +355,7 @@ impl DomainService for Service {
             count,
             generation: view.generation,
             next_page_token,
+            incarnation: self.domains.history().incarnation(),
         });
         response.extensions_mut().insert(budget::Held::new(reservation));
         Ok(response)
@@ -359,13 +421,13 @@ impl DomainService for Service {
     async fn domain_define_xml(&self, request: Request<v1::DomainDefineXmlRequest>) -> ChangeReply {
         let request = request.into_inner();
         let def = self.parse_def(request.xml).await?;
-        reply(convert::change(self.domains.define(def, request.flags).await?))
+        reply(self.change(self.domains.define(def, request.flags).await?))
     }
 
     async fn domain_create_xml(&self, request: Request<v1::DomainCreateXmlRequest>) -> ChangeReply {
         let request = request.into_inner();
         let def = self.parse_def(request.xml).await?;
-        reply(convert::change(self.domains.create(def, request.flags).await?))
+        reply(self.change(self.domains.create(def, request.flags).await?))
     }
 
     async fn domain_create(&self, request: Request<v1::DomainCreateRequest>) -> ChangeReply {

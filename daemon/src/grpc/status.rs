@@ -18,9 +18,11 @@ pub fn code(error: &Error) -> Code {
         | Error::OperationUnsupported(_)
         | Error::ConfigUnsupported(_)
         | Error::PageExpired(_)
+        | Error::OtherIncarnation(_)
         | Error::StoreUnusable(_)
         | Error::OperationFailed(_) => Code::FailedPrecondition,
         Error::Timeout(_) => Code::DeadlineExceeded,
+        Error::HistoryTooOld(_) => Code::OutOfRange,
         Error::Persist { source, .. } if crate::error::is_out_of_space(source) => Code::ResourceExhausted,
         Error::Busy(_) => Code::ResourceExhausted,
         Error::NoRelatedSnapshot(_) => Code::NotFound,
