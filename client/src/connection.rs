@@ -117,7 +117,7 @@ impl Connection {
                 domains.push(types::summary(summary)?);
             }
             if page.next_page_token.is_empty() {
-                return Ok(Listing { domains, generation: page.generation });
+                return Ok(Listing { domains, generation: page.generation, incarnation: page.incarnation });
             }
             request.page_token = page.next_page_token;
         }

@@ -7,6 +7,7 @@
 mod connection;
 mod error;
 pub mod flags;
+mod informer;
 mod legacy;
 mod types;
 
@@ -15,6 +16,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use flags::{
     ListFlags, MomentDeleteFlags, RebootFlags, SnapshotListFlags, SnapshotRevertFlags, UndefineFlags,
 };
+pub use informer::{Event, EventKind, Informer, Update};
 pub use legacy::{LegacyEntry, LegacyListing, LegacyStep, legacy_list_all, legacy_list_all_with};
+pub use rvirt_proto::event::{EventType, changed, detail};
 pub use rvirt_proto::v1 as proto;
 pub use types::{Change, Checkpoint, DomainId, DomainInfo, DomainState, DomainSummary, Listing, Snapshot};

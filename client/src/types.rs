@@ -47,6 +47,8 @@ pub struct Listing {
     pub domains: Vec<DomainSummary>,
     /// The generation of the snapshot the listing was cut from.
     pub generation: u64,
+    /// The daemon incarnation the generation belongs to.
+    pub incarnation: u64,
 }
 
 /// What a mutating call did.
@@ -54,6 +56,8 @@ pub struct Listing {
 pub struct Change {
     /// The generation the change produced.
     pub generation: u64,
+    /// The daemon incarnation the generation belongs to.
+    pub incarnation: u64,
     /// The domain after the change; `None` if it was removed.
     pub domain: Option<DomainSummary>,
 }
@@ -122,7 +126,11 @@ pub(crate) fn summary(message: v1::DomainSummary) -> Result<DomainSummary> {
 }
 
 pub(crate) fn change(message: v1::DomainChangeResponse) -> Result<Change> {
-    Ok(Change { generation: message.generation, domain: message.domain.map(summary).transpose()? })
+    Ok(Change {
+        generation: message.generation,
+        incarnation: message.incarnation,
+        domain: message.domain.map(summary).transpose()?,
+    })
 }
 
 pub(crate) fn snapshot(message: Option<v1::DomainSnapshot>) -> Result<Snapshot> {
