@@ -22,7 +22,7 @@ fn check(root: &Path) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
     let architecture =
         std::fs::read_to_string(root.join("ARCHITECTURE.md")).context("reading ARCHITECTURE.md")?;
-    for dir in ["proto", "daemon", "client", "xtask", "tests"] {
+    for dir in ["proto", "daemon", "client", "rvirsh", "xtask", "tests"] {
         for file in rust_files(&root.join(dir))? {
             let text = std::fs::read_to_string(&file)?;
             let shown = file.strip_prefix(root).unwrap_or(&file).display().to_string();

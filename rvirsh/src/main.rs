@@ -1,11 +1,14 @@
-//! rvirsh: a virsh-compatible command line over the rvirt client library.
+//! rvirsh, a virsh-compatible command-line tool for rvirtd, over the rvirt client library:
+//! `rvirsh [-c URI] [-q] COMMAND [ARGS...]`, `rvirsh -c URI "cmd1 args; cmd2 args"`, or
+//! `rvirsh [-c URI]` alone, which reads commands from standard input (an interactive shell on
+//! a terminal).
 //!
-//! This module holds the global options (`-c URI`, `-q`), the command table, the dispatch loop
-//! (virsh's `vshCommandRun`: every command is followed by an empty line unless quiet, a failed
-//! command reports `error: ...` lines and the next one still runs, `quit`/`exit` end the run,
-//! the exit status is the last command's), the connection the commands share and the domain
-//! lookup every command shares (`virshLookupDomainBy`). The commands live in one module per
-//! group; `parser` reads the command line, `table` lays out tables, `tree` draws `--tree`,
+//! This file holds `main`, the global options (`-c URI`, `-q`), the command table, the dispatch
+//! loop (virsh's `vshCommandRun`: every command is followed by an empty line unless quiet, a
+//! failed command reports `error: ...` lines and the next one still runs, `quit`/`exit` end the
+//! run, the exit status is the last command's), the connection the commands share and the
+//! domain lookup every command shares (`virshLookupDomainBy`). The commands live in one module
+//! per group; `parser` reads the command line, `table` lays out tables, `tree` draws `--tree`,
 //! `shell` reads commands from standard input when none is given, `help` has `help`, `quit`
 //! and `exit`.
 //!
@@ -48,6 +51,21 @@ use parser::{CmdDef, Command, Group};
 use rvirt::{Connection, Domain};
 use std::io::Write as _;
 use std::process::ExitCode;
+
+// Differs from the `main -> anyhow::Result` convention: std prints a returned error as
+// `Error: {:?}`, and virsh's users (and scripts) expect `error: ...` lines. `run` returns the
+// `anyhow::Result`; this only prints it.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args).await {
+        Ok(code) => code,
+        Err(error) => {
+            report(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// What a command prints to, and whether `-q` silenced the informational part.
 #[derive(Debug)]
