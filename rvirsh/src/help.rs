@@ -65,6 +65,7 @@ static GROUPS: &[HelpGroup] = &[
             ("list", "list domains"),
         ],
     },
+    HelpGroup { title: "Domain Events", keyword: "events", commands: &[("event", "Domain Events")] },
     HelpGroup {
         title: "Checkpoint",
         keyword: "checkpoint",
@@ -249,6 +250,8 @@ mod tests {
             "checkpoint-list <domain> [--parent] [--roots] [--leaves] [--no-leaves] [--tree] [--from <string>] \
              [--descendants] [--name] [--topological]",
             "checkpoint-delete <domain> [--checkpointname <string>] [--children] [--children-only] [--metadata]",
+            "event [--domain <string>] [--event <string>] [--all] [--loop] [--timeout <number>] [--list] \
+             [--timestamp]",
             "help [--command <string>]",
             "quit",
             "exit",

@@ -24,6 +24,7 @@
 //!   parsed like virsh parses them and then refused with an error.
 //! - `dominfo` prints no `Security model:`/`Security DOI:`/`Security label:` lines: rvirt has
 //!   no security driver. `CPU time:` is the daemon's figure.
+//! - `event` knows only the lifecycle event, the only one rvirt sends (see `event`).
 //! - `dompmsuspend`/`dompmwakeup` work (as with the QEMU driver) where libvirt's test driver
 //!   answers "not supported".
 //! - `help` lists only the commands rvirsh has, and `help COMMAND` prints no DESCRIPTION or
@@ -34,6 +35,7 @@
 //!   virsh's tables escape every non-ASCII byte).
 
 mod checkpoint;
+mod event;
 mod help;
 mod info;
 mod lifecycle;
@@ -170,6 +172,7 @@ fn all_commands() -> impl Iterator<Item = &'static CmdDef> {
         info::COMMANDS,
         snapshot::COMMANDS,
         checkpoint::COMMANDS,
+        event::COMMANDS,
         help::COMMANDS,
     ]
     .into_iter()
@@ -219,6 +222,7 @@ impl Runner {
             Group::Info => info::run(self.session().await?, command).await.map(|()| Flow::Next),
             Group::Snapshot => snapshot::run(self.session().await?, command).await.map(|()| Flow::Next),
             Group::Checkpoint => checkpoint::run(self.session().await?, command).await.map(|()| Flow::Next),
+            Group::Event => event::run(self.session().await?, command).await.map(|()| Flow::Next),
         }
     }
 
@@ -249,10 +253,26 @@ impl Runner {
     }
 }
 
+/// A command failed and has said why on stdout, or need not say (virsh's command handler
+/// returning false with no error set: `event` that saw no event). `report` prints nothing for it.
+#[derive(Debug)]
+pub(crate) struct Unsuccessful;
+
+impl std::fmt::Display for Unsuccessful {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the command was unsuccessful")
+    }
+}
+
+impl std::error::Error for Unsuccessful {}
+
 /// Prints an error as virsh does: one `error: ` line per link of the chain (virsh prints its
-/// own message, then the library's).
+/// own message, then the library's); nothing for `Unsuccessful`.
 pub(crate) fn report(error: &anyhow::Error) {
     let _ = std::io::stdout().lock().flush();
+    if error.is::<Unsuccessful>() {
+        return;
+    }
     let mut stderr = std::io::stderr().lock();
     for cause in error.chain() {
         let _ = writeln!(stderr, "error: {cause}");
@@ -275,7 +295,7 @@ reboot, reset, destroy, suspend, resume, undefine, managedsave, managedsave-remo
 autostart, dompmsuspend, dompmwakeup, dominfo, domstate, domid, domname, domuuid, dumpxml,
 snapshot-create-as, snapshot-list, snapshot-delete, snapshot-revert, snapshot-current,
 snapshot-info, snapshot-dumpxml, snapshot-parent, checkpoint-create-as, checkpoint-list,
-checkpoint-delete; help, quit, exit.
+checkpoint-delete, event (lifecycle events); help, quit, exit.
 ";
 
 /// The global options.

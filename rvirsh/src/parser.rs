@@ -50,6 +50,11 @@ pub(crate) const fn named_string(name: &'static str) -> OptDef {
     OptDef { name, kind: Kind::String, required: false, positional: false }
 }
 
+/// An optional number that a bare word may fill, in declaration order.
+pub(crate) const fn int(name: &'static str) -> OptDef {
+    OptDef { name, kind: Kind::Int, required: false, positional: true }
+}
+
 /// An optional number that needs `--name value`.
 pub(crate) const fn named_int(name: &'static str) -> OptDef {
     OptDef { name, kind: Kind::Int, required: false, positional: false }
@@ -73,6 +78,8 @@ pub(crate) enum Group {
     Snapshot,
     /// checkpoint-*.
     Checkpoint,
+    /// event.
+    Event,
     /// help, quit, exit: virsh's "Virsh itself" group, which needs no connection.
     Shell,
 }

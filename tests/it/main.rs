@@ -25,6 +25,8 @@ mod race;
 mod restart;
 /// rvirsh against virsh: the same command sequences, byte-for-byte the same output.
 mod rvirsh;
+/// `rvirsh event`: the built binary watching while the library makes changes, virsh's lines.
+mod rvirsh_event;
 /// Snapshots: revert, the queries, the listing flags, redefinition, the tree after revert and delete.
 mod snapshots;
 /// Bad input of every kind, refused with the registry unchanged.
