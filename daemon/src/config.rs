@@ -52,9 +52,6 @@ pub struct WatchConfig {
     pub history_max_age_secs: u64,
     /// A watcher that saw no event this long gets a bookmark (a request may ask for another).
     pub bookmark_interval_ms: u64,
-    /// A watcher that reads nothing for this long while changes wait for it is ended
-    /// (RESOURCE_EXHAUSTED): it resumes from its last generation.
-    pub stall_timeout_ms: u64,
     /// Open watch streams, daemon-wide; more are refused (RESOURCE_EXHAUSTED).
     pub max_watchers: usize,
 }
@@ -65,7 +62,6 @@ impl Default for WatchConfig {
             history_max_changes: 50_000,
             history_max_age_secs: 600,
             bookmark_interval_ms: 10_000,
-            stall_timeout_ms: 5_000,
             max_watchers: 1_000,
         }
     }
@@ -81,8 +77,8 @@ impl WatchConfig {
         if self.history_max_changes > 10_000_000 {
             bail!("watch.history_max_changes must be at most 10,000,000, not {}", self.history_max_changes);
         }
-        if self.bookmark_interval_ms < 100 || self.stall_timeout_ms < 100 {
-            bail!("watch.bookmark_interval_ms and watch.stall_timeout_ms must be at least 100");
+        if self.bookmark_interval_ms < 100 {
+            bail!("watch.bookmark_interval_ms must be at least 100");
         }
         Ok(())
     }
@@ -156,6 +152,10 @@ pub struct Limits {
     pub keepalive_timeout_secs: u64,
     /// The longest one call may take (a client's own deadline applies when shorter).
     pub request_timeout_secs: u64,
+    /// A client that reads nothing for this long while answers wait for it is cut off: its
+    /// connection is closed when its socket takes nothing, and a watch stream it stopped reading
+    /// ends (RESOURCE_EXHAUSTED) when it reads again.
+    pub stall_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -173,6 +173,7 @@ impl Default for Limits {
             keepalive_interval_secs: 30,
             keepalive_timeout_secs: 20,
             request_timeout_secs: 120,
+            stall_timeout_ms: 5_000,
         }
     }
 }
@@ -190,6 +191,7 @@ impl Limits {
             ("keepalive_interval_secs", self.keepalive_interval_secs),
             ("keepalive_timeout_secs", self.keepalive_timeout_secs),
             ("request_timeout_secs", self.request_timeout_secs),
+            ("stall_timeout_ms", self.stall_timeout_ms),
         ];
         for (key, value) in positive {
             if value == 0 {

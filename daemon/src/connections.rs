@@ -1,8 +1,10 @@
 //! Accepting connections within bounds: at most `max_clients` open connections and
 //! `max_clients_per_peer` from one peer (a uid on the unix socket, an IP address on TCP); accept
 //! errors that mean "out of descriptors or memory" back off instead of spinning; a connection that
-//! sends nothing after it was accepted (`handshake_timeout_secs`) or has no call in flight for
-//! `idle_timeout_secs` is closed. Every refusal is logged at debug with its reason.
+//! sends nothing after it was accepted (`handshake_timeout_secs`), has no call in flight for
+//! `idle_timeout_secs`, or whose socket takes nothing for `stall_timeout_ms` while the daemon has
+//! bytes for it (a client that stopped reading: what it would make the daemon hold is freed) is
+//! closed. Every refusal is logged at debug with its reason.
 //!
 //! `accept` turns a listener into the stream of connections tonic serves; `ActivityLayer` tells
 //! each connection when calls start and end, so it knows when it is idle.
@@ -132,6 +134,9 @@ pub struct Conn<IO> {
     accepted: Instant,
     handshake_timeout: Duration,
     idle_timeout: Duration,
+    stall_timeout: Duration,
+    /// Since when a write has been waiting for the socket.
+    write_blocked_since: Option<Instant>,
     _slot: Slot,
 }
 
@@ -146,18 +151,39 @@ impl<IO> Conn<IO> {
             return true;
         }
         let now = Instant::now();
-        if self.activity.in_flight.load(Ordering::Acquire) > 0 {
-            self.watchdog.as_mut().reset(now + self.idle_timeout);
-            return false;
-        }
-        let last_call_end = *self.activity.last_call_end.lock().unwrap_or_else(|p| p.into_inner());
-        let deadline = last_call_end.unwrap_or(self.accepted) + self.idle_timeout;
-        if deadline <= now {
-            tracing::debug!(timeout = ?self.idle_timeout, "closing an idle connection");
+        let stalled = self.write_blocked_since.map(|since| since + self.stall_timeout);
+        if stalled.is_some_and(|deadline| deadline <= now) {
+            tracing::debug!(timeout = ?self.stall_timeout, "closing a connection whose client reads nothing");
             return true;
         }
-        self.watchdog.as_mut().reset(deadline);
+        let deadline = if self.activity.in_flight.load(Ordering::Acquire) > 0 {
+            now + self.idle_timeout
+        } else {
+            let last_call_end = *self.activity.last_call_end.lock().unwrap_or_else(|p| p.into_inner());
+            let deadline = last_call_end.unwrap_or(self.accepted) + self.idle_timeout;
+            if deadline <= now {
+                tracing::debug!(timeout = ?self.idle_timeout, "closing an idle connection");
+                return true;
+            }
+            deadline
+        };
+        self.watchdog.as_mut().reset(stalled.map_or(deadline, |stalled| stalled.min(deadline)));
         false
+    }
+
+    /// Notes whether a write is waiting for the socket, and arms the watchdog for the stall.
+    fn wrote<T>(&mut self, result: &Poll<T>) {
+        match (result, self.write_blocked_since) {
+            (Poll::Pending, None) => {
+                let since = Instant::now();
+                self.write_blocked_since = Some(since);
+                if since + self.stall_timeout < self.watchdog.deadline() {
+                    self.watchdog.as_mut().reset(since + self.stall_timeout);
+                }
+            }
+            (Poll::Ready(_), Some(_)) => self.write_blocked_since = None,
+            _ => {}
+        }
     }
 }
 
@@ -183,11 +209,15 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Conn<IO> {
 
 impl<IO: AsyncWrite + Unpin> AsyncWrite for Conn<IO> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let result = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.wrote(&result);
+        result
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        let result = Pin::new(&mut self.io).poll_flush(cx);
+        self.wrote(&result);
+        result
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -199,7 +229,9 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Conn<IO> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let result = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.wrote(&result);
+        result
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -260,6 +292,7 @@ pub fn accept<L: Accept>(
     let (sender, receiver) = tokio::sync::mpsc::channel(64);
     let handshake_timeout = Duration::from_secs(gate.limits.handshake_timeout_secs);
     let idle_timeout = Duration::from_secs(gate.limits.idle_timeout_secs);
+    let stall_timeout = Duration::from_millis(gate.limits.stall_timeout_ms);
     tokio::spawn(async move {
         let mut backoff = Duration::ZERO;
         loop {
@@ -301,6 +334,8 @@ pub fn accept<L: Accept>(
                 accepted: Instant::now(),
                 handshake_timeout,
                 idle_timeout,
+                stall_timeout,
+                write_blocked_since: None,
                 _slot: slot,
             };
             if sender.send(Ok(conn)).await.is_err() {

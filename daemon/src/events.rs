@@ -79,7 +79,9 @@ fn definition(events: &mut Lifecycle, before: &Domain, after: &Domain) {
     }
     let persistent_def = |d: &Domain| d.next_def.clone().unwrap_or_else(|| d.def.clone());
     let (old, new) = (persistent_def(before), persistent_def(after));
-    if Arc::ptr_eq(&old, &new) || old == new {
+    // Every redefinition is a new definition, even one identical to the last (libvirt sends
+    // DEFINED/UPDATED for it too); other changes keep the same one.
+    if Arc::ptr_eq(&old, &new) {
         return;
     }
     let from_snapshot = matches!(

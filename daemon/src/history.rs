@@ -169,6 +169,13 @@ impl History {
         Ok(log.entries.range(start..).take(max).cloned().collect())
     }
 
+    /// When the change that produced `generation` was committed, if the history holds it.
+    pub fn committed_at(&self, generation: u64) -> Option<Instant> {
+        let log = self.log.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let index = generation.checked_sub(log.floor + 1)?;
+        log.entries.get(usize::try_from(index).ok()?).map(|entry| entry.at)
+    }
+
     /// Whether a watch may resume after `after`.
     pub fn check(&self, after: u64) -> Result<(), Gap> {
         self.read(after, 0).map(drop)

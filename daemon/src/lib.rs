@@ -95,7 +95,8 @@ pub async fn serve(
         config.max_message_bytes,
         pool,
         budget,
-        config.watch.clone(),
+        (config.watch.clone(), config.limits.stall_timeout_ms),
+        shutdown.clone(),
     ))
     .max_decoding_message_size(max_request_bytes)
     .max_encoding_message_size(config.max_message_bytes);

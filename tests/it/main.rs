@@ -31,3 +31,5 @@ mod rvirsh_event;
 mod snapshots;
 /// Bad input of every kind, refused with the registry unchanged.
 mod validation;
+/// WatchDomainEvents and the informer: gap-free from a generation, across reconnects and restarts.
+mod watch;

@@ -39,6 +39,10 @@ pub struct Service {
     watchers: Arc<watch::Watchers>,
     /// The `[watch]` settings.
     watch: WatchConfig,
+    /// `[limits] stall_timeout_ms`.
+    stall_timeout_ms: u64,
+    /// Cancelled when the daemon stops: watch streams end.
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 /// The most domains one ListAllDomains page holds.
@@ -120,11 +124,23 @@ impl Service {
         max_message_bytes: usize,
         pool: WorkPool,
         budget: ByteBudget,
-        watch: WatchConfig,
+        (watch, stall_timeout_ms): (WatchConfig, u64),
+        stopping: tokio_util::sync::CancellationToken,
     ) -> Self {
         let (tokens, retained) = (Arc::new(TokenCodec::new()), Arc::new(RetainedViews::default()));
         let watchers = Arc::new(watch::Watchers::new(watch.max_watchers));
-        Service { domains, tokens, retained, max_message_bytes, pool, budget, watchers, watch }
+        Service {
+            domains,
+            tokens,
+            retained,
+            max_message_bytes,
+            pool,
+            budget,
+            watchers,
+            watch,
+            stall_timeout_ms,
+            stopping,
+        }
     }
 
     /// The answer to a mutating call, with the incarnation its generation belongs to.
@@ -273,12 +289,18 @@ impl DomainService for Service {
             }
             watch::Start::After(request.after_generation)
         };
-        let timing = watch::Timing {
-            bookmark_interval,
-            stall_timeout: Duration::from_millis(self.watch.stall_timeout_ms),
-        };
-        let stream =
-            watch::WatchEvents::open(&self.watchers, self.domains.clone(), filter, start, timing, caller)?;
+        let timing =
+            watch::Timing { bookmark_interval, stall_timeout: Duration::from_millis(self.stall_timeout_ms) };
+        let stopping = self.stopping.clone();
+        let stream = watch::WatchEvents::open(
+            &self.watchers,
+            self.domains.clone(),
+            filter,
+            start,
+            timing,
+            caller,
+            stopping,
+        )?;
         Ok(Response::new(stream))
     }
 

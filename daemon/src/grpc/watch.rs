@@ -2,11 +2,13 @@
 //!
 //! The stream is pulled, never pushed: the next message is cut from the history only when
 //! HTTP/2 asks for it, so a watcher holds no queue of its own. What a slow or stalled client can
-//! make the daemon hold is what hyper already took for its socket (its per-stream send buffer,
-//! 400 KiB, plus one message of at most `MAX_MESSAGE_BYTES`), however many changes pass meanwhile.
-//! A watcher that falls out of the history, or reads nothing for `stall_timeout` while changes
-//! wait for it, ends with RESOURCE_EXHAUSTED and resumes from the last generation it received:
-//! nothing it holds grows, and the registry lock, the other watchers and the mutations never wait
+//! make the daemon hold is what HTTP/2 flow control lets hyper take for it (the client's window,
+//! at most hyper's per-stream send buffer of 400 KiB, plus one message of at most
+//! `MAX_MESSAGE_BYTES`), however many changes pass meanwhile. A watcher that falls out of the
+//! history, or that HTTP/2 could not send to for `stall_timeout` while changes waited, ends with
+//! RESOURCE_EXHAUSTED when it reads again and resumes from the last generation it received; a
+//! client whose socket takes nothing that long loses its connection (`connections`). Nothing a
+//! watcher holds grows, and the registry lock, the other watchers and the mutations never wait
 //! for it.
 
 use super::convert;
@@ -98,9 +100,12 @@ pub struct WatchEvents {
     changes: WatchStream<u64>,
     bookmark: Pin<Box<tokio::time::Sleep>>,
     timing: Timing,
-    /// When the last message was handed out; `None` while the stream waits for changes itself.
-    handed_out: Option<Instant>,
+    /// When HTTP/2 last asked for more.
+    last_poll: Instant,
     caller: String,
+    /// The daemon is stopping: the stream ends (UNAVAILABLE), so the client resumes later instead
+    /// of holding the shutdown up.
+    stopping: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
     done: bool,
     _slot: Slot,
 }
@@ -115,6 +120,7 @@ impl WatchEvents {
         start: Start,
         timing: Timing,
         caller: String,
+        stopping: tokio_util::sync::CancellationToken,
     ) -> Result<Self, Error> {
         let slot = watchers.admit()?;
         let own = domains.history();
@@ -135,8 +141,9 @@ impl WatchEvents {
             changes,
             bookmark: Box::pin(tokio::time::sleep(timing.bookmark_interval)),
             timing,
-            handed_out: None,
+            last_poll: Instant::now(),
             caller,
+            stopping: Box::pin(stopping.cancelled_owned()),
             done: false,
             _slot: slot,
         })
@@ -150,7 +157,6 @@ impl WatchEvents {
         &mut self,
         events: Vec<v1::DomainEvent>,
     ) -> Poll<Option<Result<v1::WatchDomainEventsResponse, tonic::Status>>> {
-        self.handed_out = Some(Instant::now());
         let deadline = tokio::time::Instant::now() + self.timing.bookmark_interval;
         self.bookmark.as_mut().reset(deadline);
         let incarnation = self.history().incarnation();
@@ -266,15 +272,21 @@ impl Stream for WatchEvents {
         if self.done {
             return Poll::Ready(None);
         }
-        // HTTP/2 came back for more only now: if changes waited all that time, the client is not
-        // reading.
-        if let Some(at) = self.handed_out.take()
-            && at.elapsed() > self.timing.stall_timeout
-            && self.history().head() > self.position
+        if self.stopping.as_mut().poll(cx).is_ready() {
+            let message = format!("the daemon is stopping; resume from generation {}", self.position);
+            self.done = true;
+            return Poll::Ready(Some(Err(tonic::Status::unavailable(message))));
+        }
+        // A change that waited `stall_timeout` for a poll that never came: HTTP/2 could not send
+        // this client anything for that long.
+        let (now, last_poll) = (Instant::now(), std::mem::replace(&mut self.last_poll, Instant::now()));
+        if let Some(committed) = self.history().committed_at(self.position + 1)
+            && last_poll < committed
+            && now.duration_since(committed) > self.timing.stall_timeout
         {
             let message = format!(
                 "the watcher read nothing for {:.1} s while changes waited; resume from generation {}",
-                at.elapsed().as_secs_f64(),
+                now.duration_since(last_poll).as_secs_f64(),
                 self.position
             );
             return self.end(Error::Busy(message));
