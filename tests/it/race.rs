@@ -20,6 +20,7 @@ async fn list_all_domains_replays_exactly_under_churn() {
         domains: 24,
         churners: 2,
         listers: 4,
+        watchers: 2,
         duration: Duration::from_secs(3),
         uri: None,
         guests: RaceGuests::Test,
@@ -32,6 +33,10 @@ async fn list_all_domains_replays_exactly_under_churn() {
     assert!(report.atomic_replay_checked > 50, "too few atomic listings to mean anything: {summary}");
     assert!(report.changes > u64::from(config.domains) + 50, "too little churn to mean anything: {summary}");
     assert!(report.legacy.listings > 0 && report.legacy.checked == report.legacy.listings, "{summary}");
+    // Both informers passed through (nearly) every generation, each state replay-checked.
+    let churned = report.last_generation - report.base_generation - report.population_changes;
+    assert!(report.watched_checked >= 2 * churned * 9 / 10, "{summary}");
+    assert!(report.watch_resumes > 0, "no dropped stream was resumed: {summary}");
     assert!(report.suspicions().is_empty(), "{:?}\n{summary}", report.suspicions());
     assert!(started.elapsed() < Duration::from_secs(30), "the bounded run took {:?}", started.elapsed());
     let json = serde_json::to_value(&report).unwrap();
@@ -48,6 +53,7 @@ async fn list_all_domains_replays_exactly_while_real_qemu_guests_churn() {
         domains: 6,
         churners: 2,
         listers: 4,
+        watchers: 1,
         duration: Duration::from_secs(4),
         uri: None,
         guests: RaceGuests::Qemu(guests.path().to_owned()),
@@ -179,7 +185,7 @@ async fn replay_check_fails_on_a_doctored_listing_a_duplicate_a_wrong_generation
     let conn = &daemon.client;
     let atomic = |listing: rvirt::Listing| {
         let lower = ledger.lower_bound();
-        AtomicSample { lower, upper: listing.generation, listing, latency: Duration::ZERO }
+        AtomicSample { lower, upper: listing.generation, listing, latency: Duration::ZERO, watched: false }
     };
     let listing = conn.list_all_domains(ListFlags::empty()).await.unwrap();
     ledger.atomic(atomic(listing.clone()));

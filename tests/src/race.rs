@@ -58,6 +58,9 @@ pub struct RaceConfig {
     pub churners: u32,
     /// Concurrent clients listing: half (rounded down) legacy, the rest ListAllDomains.
     pub listers: u32,
+    /// Informers following the churn (`Connection::watch_all`), every state each one passes
+    /// through checked against the replay; each drops its stream every 100 changes and resumes.
+    pub watchers: u32,
     /// How long the churn and the listing go on.
     pub duration: Duration,
     /// The daemon to use; `None` starts one in this process (`crate::start_daemon`, on the
@@ -220,6 +223,18 @@ pub struct RaceReport {
     pub atomic_unchecked: u64,
     /// Atomic listings outside their bracket or different from the replay.
     pub atomic_mismatches: u64,
+    /// Informers that followed the run.
+    pub watchers: u32,
+    /// States the informers passed through, each compared with the replay at its generation.
+    pub watched_checked: u64,
+    /// States that could not be compared (a gap before their generation).
+    pub watched_unchecked: u64,
+    /// States different from the replay.
+    pub watched_mismatches: u64,
+    /// Times an informer resumed from its generation (after its stream was dropped).
+    pub watch_resumes: u64,
+    /// Times an informer had to list again.
+    pub watch_relists: u64,
     /// The first 20 mismatches in full: expected against got, domain by domain.
     pub mismatches: Vec<String>,
     /// Observations consistent with no generation of their bracket (a daemon or harness bug),
@@ -234,6 +249,8 @@ impl RaceReport {
     /// anomaly, and nothing (gap, duplicate) kept a listing from being checked.
     pub fn atomic_verified(&self) -> bool {
         self.atomic_mismatches == 0
+            && self.watched_mismatches == 0
+            && self.watched_unchecked == 0
             && self.atomic.anomalies == Anomalies::default()
             && self.atomic_unchecked == 0
             && self.atomic_replay_checked == self.atomic.listings
@@ -287,6 +304,8 @@ pub struct AtomicSample {
     pub upper: u64,
     /// From the request to the answer.
     pub latency: Duration,
+    /// An informer's map at `listing.generation` (bracket: that generation), not a listing.
+    pub watched: bool,
 }
 
 /// The record of a run: every acknowledged change and every listing. Shared by all tasks.
@@ -328,6 +347,8 @@ struct Books {
     waiting: BTreeMap<u64, Vec<AtomicSample>>,
     atomic_checked: u64,
     atomic_mismatches: u64,
+    watched_checked: u64,
+    watched_mismatches: u64,
     atomic_twice: u64,
     mismatch_texts: Vec<String>,
     /// Listings that failed their check, kept to classify their anomalies at the end.
@@ -389,7 +410,7 @@ impl Ledger {
         let listing = conn.list_all_domains(ListFlags::empty()).await?;
         let latency = started.elapsed();
         let (_, upper) = conn.count_all_domains(ListFlags::empty()).await?;
-        self.atomic(AtomicSample { lower, listing, upper, latency });
+        self.atomic(AtomicSample { lower, listing, upper, latency, watched: false });
         Ok(())
     }
 
@@ -502,7 +523,9 @@ impl Books {
     }
 
     fn submit_atomic(&mut self, sample: AtomicSample) {
-        self.atomic_latencies.push(micros(sample.latency));
+        if !sample.watched {
+            self.atomic_latencies.push(micros(sample.latency));
+        }
         let generation = sample.listing.generation;
         if generation > self.applied {
             self.waiting.entry(generation).or_default().push(sample);
@@ -514,6 +537,16 @@ impl Books {
     /// Compares a listing at or below `applied` with the replay at its generation.
     fn check_atomic(&mut self, sample: AtomicSample) {
         let (twice, problem) = self.compare(&sample);
+        if sample.watched {
+            self.watched_checked += 1;
+            if let Some(text) = problem {
+                self.watched_mismatches += 1;
+                if self.mismatch_texts.len() < KEPT {
+                    self.mismatch_texts.push(format!("an informer's map:\n{text}"));
+                }
+            }
+            return;
+        }
         self.atomic_checked += 1;
         self.atomic_twice += twice;
         if let Some(text) = problem {
@@ -648,8 +681,13 @@ impl Books {
                 }
             }
         }
-        report.atomic_unchecked = self.waiting.values().map(|v| v.len() as u64).sum();
-        self.atomic_latencies.extend(self.waiting.values().flatten().map(|s| micros(s.latency)));
+        let unchecked =
+            |watched: bool| self.waiting.values().flatten().filter(|s| s.watched == watched).count() as u64;
+        (report.atomic_unchecked, report.watched_unchecked) = (unchecked(false), unchecked(true));
+        report.watched_checked = self.watched_checked;
+        report.watched_mismatches = self.watched_mismatches;
+        self.atomic_latencies
+            .extend(self.waiting.values().flatten().filter(|s| !s.watched).map(|s| micros(s.latency)));
         report.atomic_replay_checked = self.atomic_checked;
         report.atomic_mismatches = self.atomic_mismatches;
         report.mismatches = self.mismatch_texts.clone();
@@ -1296,6 +1334,13 @@ pub async fn run(config: &RaceConfig, mut progress: impl FnMut(&Progress)) -> an
         }));
     }
 
+    let watched = Arc::new(AtomicBool::new(false));
+    let mut watchers = Vec::new();
+    for _ in 0..config.watchers {
+        let (conn, ledger, done) = (Connection::open(&uri).await?, ledger.clone(), watched.clone());
+        watchers.push(tokio::spawn(watch(conn, ledger, done)));
+    }
+
     let started = Instant::now();
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
     ticks.tick().await;
@@ -1320,6 +1365,13 @@ pub async fn run(config: &RaceConfig, mut progress: impl FnMut(&Progress)) -> an
     }
     for lister in listers {
         lister.await??;
+    }
+    // Every change is acknowledged now: the informers catch up to the last one, then stop.
+    watched.store(true, Ordering::Relaxed);
+    let (mut resumes, mut relists) = (0, 0);
+    for watcher in watchers {
+        let informer = watcher.await??;
+        (resumes, relists) = (resumes + informer.resumes(), relists + informer.relists());
     }
     progress(&ledger.progress(elapsed));
     let mut report = ledger.finish();
@@ -1353,6 +1405,9 @@ pub async fn run(config: &RaceConfig, mut progress: impl FnMut(&Progress)) -> an
     report.legacy_listers = legacy_listers;
     report.atomic_listers = config.listers - legacy_listers;
     report.duration_secs = config.duration.as_secs_f64();
+    report.watchers = config.watchers;
+    report.watch_resumes = resumes;
+    report.watch_relists = relists;
     report.elapsed_secs = elapsed.as_secs_f64();
     report.population_changes = population_changes;
     report.refused = stats.refused;
@@ -1360,6 +1415,47 @@ pub async fn run(config: &RaceConfig, mut progress: impl FnMut(&Progress)) -> an
     report.refused_legal_examples = stats.examples.into_iter().take(KEPT).collect();
     report.operations = stats.acknowledged;
     Ok(report)
+}
+
+/// An informer over every domain: each state it passes through goes to the ledger, to be compared
+/// with the replay at its generation; its stream is dropped every 100 changes, so resuming is
+/// checked too. Once `done`, it catches up to the last acknowledged change and ends.
+async fn watch(
+    conn: Connection,
+    ledger: Arc<Ledger>,
+    done: Arc<AtomicBool>,
+) -> rvirt::Result<rvirt::Informer> {
+    let mut informer = conn.watch_all(ListFlags::empty()).with_bookmark_interval(Duration::from_millis(200));
+    let mut applied = 0u64;
+    loop {
+        if done.load(Ordering::Relaxed) && informer.generation() >= ledger.lower_bound() {
+            return Ok(informer);
+        }
+        match tokio::time::timeout(Duration::from_millis(250), informer.next()).await {
+            Err(_) | Ok(Ok(rvirt::Update::Bookmark(_))) => continue,
+            Ok(update) => {
+                update?;
+            }
+        }
+        let listing = Listing {
+            domains: informer.domains().values().cloned().collect(),
+            generation: informer.generation(),
+            incarnation: informer.incarnation(),
+        };
+        let generation = listing.generation;
+        let sample = AtomicSample {
+            lower: generation,
+            listing,
+            upper: generation,
+            latency: Duration::ZERO,
+            watched: true,
+        };
+        ledger.books().submit_atomic(sample);
+        applied += 1;
+        if applied.is_multiple_of(100) {
+            informer.disconnect();
+        }
+    }
 }
 
 /// Destroys and undefines every domain of `population` (the run is over: nothing is recorded),

@@ -1,7 +1,8 @@
-//! `cargo xtask race [--driver test|qemu] [--domains N] [--churners C] [--listers L] [--duration S]
-//! [--json FILE] [--uri URI]`: the legacy enumeration against ListAllDomains under churn (engine:
-//! `rvirt_tests::race`). It runs in release (a debug `cargo xtask` runs itself again in release).
-//! Defaults: 50 domains, 4 churners, 16 listers, 10 s. Without `--uri` it builds rvirtd in xtask's
+//! `cargo xtask race [--driver test|qemu] [--domains N] [--churners C] [--listers L] [--watchers W]
+//! [--duration S] [--json FILE] [--uri URI]`: the legacy enumeration against ListAllDomains under
+//! churn, with informers (WatchDomainEvents) following it (engine: `rvirt_tests::race`). It runs in
+//! release (a debug `cargo xtask` runs itself again in release). Defaults: 50 domains, 4 churners,
+//! 16 listers, 2 watchers, 10 s. Without `--uri` it builds rvirtd in xtask's
 //! own profile and spawns that binary on a unix socket in a temporary folder, so client and daemon
 //! are separate processes as in production. `--driver qemu` spawns it with `--driver qemu` and
 //! churns real boot-sector guests (24 by default: each running one is a QEMU), their files in a
@@ -27,6 +28,7 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
         domains: 50,
         churners: 4,
         listers: 16,
+        watchers: 2,
         duration: Duration::from_secs(10),
         uri: None,
         guests: RaceGuests::Test,
@@ -48,6 +50,7 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
             "--domains" => domains = Some(value()?.parse()?),
             "--churners" => config.churners = value()?.parse()?,
             "--listers" => config.listers = value()?.parse()?,
+            "--watchers" => config.watchers = value()?.parse()?,
             "--duration" => config.duration = Duration::from_secs_f64(value()?.parse()?),
             "--json" => json = Some(PathBuf::from(value()?)),
             "--uri" => config.uri = Some(value()?.clone()),
@@ -87,7 +90,7 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
         };
         let legacy_listers = config.listers / 2;
         println!(
-            "race: {} domains{}, {} churners, {} legacy + {} ListAllDomains listers, {:.0} s",
+            "race: {} domains{}, {} churners, {} legacy + {} ListAllDomains listers, {} watchers, {:.0} s",
             config.domains,
             match &guest_dir {
                 Some(dir) => format!(" (qemu: boot-sector guests, files in {})", dir.path().display()),
@@ -96,6 +99,7 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
             config.churners,
             legacy_listers,
             config.listers - legacy_listers,
+            config.watchers,
             config.duration.as_secs_f64()
         );
         let spawned_name = spawned.as_ref().map(|(daemon, _)| match qemu {
@@ -240,6 +244,19 @@ fn print_table(report: &RaceReport) {
         } else {
             String::new()
         }
+    );
+    println!(
+        "watch: {} informers, {} states replay-checked (every generation each passed through), {} mismatches{}; {} streams dropped and resumed, {} relists",
+        report.watchers,
+        thousands(report.watched_checked),
+        report.watched_mismatches,
+        if report.watched_unchecked > 0 {
+            format!(", {} NOT CHECKABLE", report.watched_unchecked)
+        } else {
+            String::new()
+        },
+        thousands(report.watch_resumes),
+        report.watch_relists
     );
     for mismatch in &report.mismatches {
         println!("{mismatch}");
