@@ -3,10 +3,8 @@
 //! events; filters that bring domains into and out of view; bookmarks; the refusals; a stalled
 //! watcher cut off while the others go on.
 
-use rand::Rng;
 use rvirt::proto::{self, domain_event::Kind};
-use rvirt::{Connection, DomainSummary, ErrorKind, EventKind, ListFlags, Update, changed};
-use rvirt_tests::process::{DaemonDirs, DaemonProcess};
+use rvirt::{DomainSummary, EventKind, ListFlags, Update, changed};
 use rvirt_tests::{domain_xml, start_daemon, start_daemon_with};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,133 +13,21 @@ use std::time::{Duration, Instant};
 use tonic::Code;
 use uuid::Uuid;
 
-/// Random operations on domains `first..first + count` until `stop`; returns how many were
-/// acknowledged. Refusals (an operation the state does not allow) are expected and ignored.
-async fn churn(conn: Connection, first: u32, count: u32, stop: Arc<AtomicBool>) -> u64 {
-    let mut done = 0;
-    while !stop.load(Ordering::Relaxed) {
-        let (n, op, on) = {
-            let mut rng = rand::rng();
-            (first + rng.random_range(0..count), rng.random_range(0..10), rng.random())
-        };
-        let name = format!("w{n}");
-        let result = match op {
-            0 => conn.define_xml(&domain_xml(&name, n), 0).await,
-            1 => conn.create_xml(&domain_xml(&name, n), 0).await,
-            _ => match conn.lookup_by_name(&name).await {
-                Ok(dom) => match op {
-                    2 | 3 => dom.create().await,
-                    4 => dom.suspend().await,
-                    5 => dom.resume().await,
-                    6 => dom.destroy().await,
-                    7 => dom.set_autostart(on).await,
-                    8 => dom.managed_save().await,
-                    _ => dom.undefine(rvirt::UndefineFlags::MANAGED_SAVE).await,
-                },
-                Err(error) => Err(error),
-            },
-        };
-        match result {
-            Ok(_) => done += 1,
-            Err(error) if error.kind == ErrorKind::Connection => {
-                tokio::time::sleep(Duration::from_millis(20)).await
-            }
-            Err(_) => {}
-        }
-    }
-    done
-}
-
 fn by_uuid(domains: Vec<DomainSummary>) -> BTreeMap<Uuid, DomainSummary> {
     domains.into_iter().map(|d| (d.domain.uuid, d)).collect()
-}
-
-/// Applies the informer's changes until it reaches `generation`; `Some(true)` when it stood at
-/// exactly that generation (its map is then compared), `Some(false)` when a relist (after a
-/// restart) carried it past.
-async fn advance_to(informer: &mut rvirt::Informer, incarnation: u64, generation: u64) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if informer.incarnation() == incarnation && informer.generation() == generation {
-            return true;
-        }
-        if informer.incarnation() == incarnation && informer.generation() > generation {
-            return false;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let update = tokio::time::timeout(left, informer.next())
-            .await
-            .unwrap_or_else(|_| panic!("the informer did not reach generation {generation} within 20 s"))
-            .unwrap();
-        if let Update::Changed(event) = &update {
-            assert!(
-                informer.incarnation() != incarnation || event.generation <= generation,
-                "an event at {} passed over the listing's generation {generation}",
-                event.generation
-            );
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_informer_equals_every_listing_under_churn_across_dropped_streams_and_a_restart() {
     let root = tempfile::tempdir().unwrap();
-    let dirs = DaemonDirs::under(root.path());
-    let mut daemon = DaemonProcess::start(&dirs).await;
-    let conn = daemon.connect().await;
-    let mut informer = conn.watch_all(ListFlags::empty());
-    assert!(matches!(informer.next().await.unwrap(), Update::Synced { relisted: false, .. }));
-    let (mut compared, mut events_seen, mut restarts) = (0u64, 0u64, 0);
-    for round in 0..3 {
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut churners = Vec::new();
-        for c in 0..3 {
-            churners.push(tokio::spawn(churn(daemon.connect().await, c * 10, 10, stop.clone())));
-        }
-        let started = Instant::now();
-        let mut listings = 0;
-        while started.elapsed() < Duration::from_secs(3) {
-            let listing = conn.list_all_domains(ListFlags::empty()).await.unwrap();
-            let before = informer.generation();
-            if advance_to(&mut informer, listing.incarnation, listing.generation).await {
-                assert_eq!(
-                    informer.domains(),
-                    &by_uuid(listing.domains),
-                    "the informer's map differs from the listing at generation {}",
-                    listing.generation
-                );
-                compared += 1;
-            }
-            events_seen += informer.generation().saturating_sub(before);
-            listings += 1;
-            if listings % 7 == 0 {
-                // As a lost connection would: the next call resumes from the last generation.
-                informer.disconnect();
-            }
-        }
-        stop.store(true, Ordering::Relaxed);
-        for churner in churners {
-            churner.await.unwrap();
-        }
-        if round == 1 {
-            // A new incarnation: the informer's resume is refused and it lists again.
-            assert_eq!(daemon.terminate().await.code(), Some(0));
-            daemon = DaemonProcess::start(&dirs).await;
-            restarts += 1;
-        }
-    }
-    // Quiet now: a last listing, and the map equals it.
-    let listing = conn.list_all_domains(ListFlags::empty()).await.unwrap();
-    assert!(advance_to(&mut informer, listing.incarnation, listing.generation).await || restarts > 0);
-    while informer.generation() < listing.generation || informer.incarnation() != listing.incarnation {
-        informer.next().await.unwrap();
-    }
-    assert_eq!(informer.domains(), &by_uuid(listing.domains));
-    assert!(compared >= 20, "only {compared} listings compared");
-    assert!(events_seen >= 200, "only {events_seen} changes followed");
-    assert!(informer.resumes() >= 3, "resumed {} times", informer.resumes());
-    assert_eq!(informer.relists(), 1, "one relist: after the restart");
-    daemon.terminate().await;
+    let config = rvirt_tests::soak::SoakConfig { events: 1500, restarts: 1, churners: 3, drop_every: 7 };
+    let report = rvirt_tests::soak::run(root.path(), &config, |_| {}).await.unwrap();
+    let summary = format!("{report:#?}");
+    assert_eq!(report.divergences, 0, "{summary}");
+    assert!(report.compared >= 20, "too few listings compared: {summary}");
+    assert!(report.events >= 1500, "{summary}");
+    assert!(report.resumes >= 3, "{summary}");
+    assert_eq!((report.restarts, report.relists), (1, 1), "one relist, after the restart: {summary}");
 }
 
 /// The next event of a raw stream, within 5 s.

@@ -5,6 +5,7 @@ pub mod crash;
 pub mod process;
 pub mod qemu;
 pub mod race;
+pub mod soak;
 
 use rvirtd::driver::{Driver, test::TestDriver};
 use rvirtd::{Listener, config::Config, config::DriverKind};

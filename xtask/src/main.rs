@@ -5,6 +5,7 @@ mod bench_qemu;
 mod crash;
 mod race;
 mod service;
+mod soak;
 mod stress;
 mod test;
 mod tidy;
@@ -23,6 +24,7 @@ tasks:
   crash            kill rvirtd with SIGKILL under churn, restart, check nothing is lost (--kills N)
   install-service  install rvirtd, rvirsh, the systemd unit and the default config (--dry-run)
   race             legacy enumeration vs ListAllDomains under churn, every atomic listing replayed
+  soak             an informer against ListAllDomains at the same generations, across reconnects and restarts
   stress           hostile loads on a release rvirtd: memory, threads, latency stay bounded (--quick)
   test             install what the tests need when missing, then run cargo test --workspace
   tidy             check project conventions (also run by `cargo test`)
@@ -64,18 +66,30 @@ Builds rvirtd and rvirsh in release and installs them under DIR/bin, the systemd
 /etc/systemd/system and the default config in /etc/rvirt (kept when present).
   --prefix DIR  [default: /usr/local]
   --dry-run     show the steps, change nothing",
-        "race" => "usage: cargo xtask race [--driver test|qemu] [--domains N] [--churners C] [--listers L] [--duration S] [--json FILE] [--uri URI]
+        "race" => "usage: cargo xtask race [--driver test|qemu] [--domains N] [--churners C] [--listers L] [--watchers W] [--duration S] [--json FILE] [--uri URI]
 
 The legacy enumeration against ListAllDomains under churn; every atomic listing is replayed
-against the registry at its generation.
+against the registry at its generation, and so is every state the watchers' informers pass
+through (each drops its stream every 100 changes and resumes).
   --driver D     test (in-memory domains) or qemu (real boot-sector guests: starts, destroys,
                  suspends, resumes and managed saves of QEMU processes) [default: test]
   --domains N    population [default: 50; 24 with --driver qemu]
   --churners C   clients changing domains [default: 4]
   --listers L    listing clients, half legacy, half ListAllDomains [default: 16]
+  --watchers W   informers following the churn (WatchDomainEvents) [default: 2]
   --duration S   seconds [default: 10]
   --json FILE    also write the report as JSON
   --uri URI      use a running rvirtd instead of starting one",
+        "soak" => "usage: cargo xtask soak [--events N] [--restarts R] [--churners C] [--drop-every L] [--json FILE]
+
+An informer (WatchDomainEvents) follows a release rvirtd process under churn; its map is
+compared with ListAllDomains at the same generation again and again, across dropped streams
+and restarts (each a new incarnation: the informer lists again). Fails on any divergence.
+  --events N      changes to follow [default: 100000]
+  --restarts R    daemon restarts, evenly spread [default: 2]
+  --churners C    churning clients [default: 4]
+  --drop-every L  drop the informer's stream every L listings [default: 50]
+  --json FILE     also write the report as JSON",
         "stress" => "usage: cargo xtask stress [--quick] [--domains N] [--seconds S] [--json FILE] [--rss-budget-mib M] [--silent C] [--xml-mib M]
 
 Hostile loads against one release rvirtd (state on tmpfs): many concurrent full listings,
@@ -117,6 +131,7 @@ fn main() -> anyhow::Result<()> {
         Some("crash") => crash::run_task(rest),
         Some("install-service") => service::run_task(&root(), rest),
         Some("race") => race::run_task(rest),
+        Some("soak") => soak::run_task(rest),
         Some("stress") => stress::run_task(rest),
         Some("test") => test::run_task(rest),
         Some("tidy") => tidy::run(&root()),
