@@ -298,6 +298,11 @@ mod tests {
         def.uuid = off.uuid();
         redefined.def = Arc::new(def);
         assert_eq!(names(lifecycle(Some(&off), Some(&redefined), None)), ["Defined Updated"]);
+        // As libvirt: a redefinition identical to the last is still one.
+        let mut same = off.clone();
+        same.def = Arc::new((*off.def).clone());
+        assert_eq!(names(lifecycle(Some(&off), Some(&same), None)), ["Defined Updated"]);
+        assert_eq!(changed(Some(&off), Some(&same)), 0);
         let mut next = running.clone();
         next.next_def = Some(redefined.def.clone());
         assert_eq!(names(lifecycle(Some(&running), Some(&next), None)), ["Defined Updated"]);

@@ -23,7 +23,7 @@ async fn an_informer_equals_every_listing_under_churn_across_dropped_streams_and
     let config = rvirt_tests::soak::SoakConfig { events: 1500, restarts: 1, churners: 3, drop_every: 7 };
     let report = rvirt_tests::soak::run(root.path(), &config, |_| {}).await.unwrap();
     let summary = format!("{report:#?}");
-    assert_eq!(report.divergences, 0, "{summary}");
+    assert_eq!((report.divergences, report.gaps), (0, 0), "{summary}");
     assert!(report.compared >= 20, "too few listings compared: {summary}");
     assert!(report.events >= 1500, "{summary}");
     assert!(report.resumes >= 3, "{summary}");

@@ -5,8 +5,9 @@
 //! Each round: the churners run; a lister takes a listing (generation g, incarnation i); the
 //! informer applies its changes one at a time until it stands at (i, g) and its map must equal the
 //! listing, domain by domain (a *divergence* otherwise). An unfiltered watch has an event for every
-//! generation, so the informer always stands at g exactly, unless a restart made it list again
-//! past g (then the round is not comparable, and counted as such). Every `drop_every` listings the
+//! generation, so each change must follow the one before by exactly one generation and the
+//! informer must stand at g exactly (a *gap* otherwise), unless a restart made it list again past
+//! g (then the round is not comparable, and counted as such). Every `drop_every` listings the
 //! informer drops its stream, as a lost connection would, and resumes from its generation. A
 //! restart (SIGTERM, start again on the same folders) gives the daemon a new incarnation: the
 //! informer's resume is refused and it lists again.
@@ -48,6 +49,9 @@ pub struct SoakReport {
     pub divergence_texts: Vec<String>,
     /// Listings a relist carried the informer past (after a restart), not comparable.
     pub passed_by_relist: u64,
+    /// Changes that did not follow the one before by exactly one generation (outside a relist):
+    /// a gap or a duplicate in the stream.
+    pub gaps: u64,
     /// Streams dropped and resumed from their generation.
     pub resumes: u64,
     /// Maps rebuilt after the daemon's history stopped reaching back (after each restart).
@@ -134,18 +138,31 @@ pub async fn run(
             let (incarnation, generation) = (listing.incarnation, listing.generation);
             // Apply changes until the informer stands at the listing's generation.
             let deadline = Instant::now() + Duration::from_secs(30);
+            let mut relisted = false;
             let comparable = loop {
                 if informer.incarnation() == incarnation && informer.generation() >= generation {
                     break informer.generation() == generation;
                 }
                 let left = deadline.saturating_duration_since(Instant::now());
+                let before = informer.generation();
                 let update = tokio::time::timeout(left, informer.next()).await.map_err(|_| {
                     anyhow::anyhow!("the informer did not reach generation {generation} within 30 s")
                 })??;
-                if let Update::Changed(_) = update {
-                    report.events += 1;
+                match update {
+                    Update::Changed(event) => {
+                        report.events += 1;
+                        if event.generation != before + 1 {
+                            report.gaps += 1;
+                        }
+                    }
+                    Update::Synced { .. } => relisted = true,
+                    Update::Bookmark(_) => {}
                 }
             };
+            if !comparable && !relisted {
+                // Passed over the listing's generation without a relist: a change went missing.
+                report.gaps += 1;
+            }
             if comparable {
                 report.compared += 1;
                 let expected = by_uuid(listing.domains);
@@ -190,8 +207,12 @@ pub async fn run(
     // Quiet now: one last listing, which the map must equal.
     let listing = conn.list_all_domains(ListFlags::empty()).await?;
     while informer.incarnation() != listing.incarnation || informer.generation() < listing.generation {
-        if let Update::Changed(_) = informer.next().await? {
+        let before = informer.generation();
+        if let Update::Changed(event) = informer.next().await? {
             report.events += 1;
+            if event.generation != before + 1 {
+                report.gaps += 1;
+            }
         }
     }
     report.compared += 1;

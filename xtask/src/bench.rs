@@ -1,8 +1,9 @@
-//! `cargo xtask bench [--quick] [--sizes 100,1000,...] [--json FILE] [--no-libvirt]`: end-to-end
+//! `cargo xtask bench [--quick] [--watch] [--sizes 100,1000,...] [--json FILE] [--no-libvirt]`: end-to-end
 //! benchmarks of a release rvirtd, measured by this (separate, release) process over its unix
 //! socket and over TCP, with libvirtd's test driver side by side when it is installed.
 //! `--qemu [--runs N]` measures the qemu driver on real guests instead (`bench_qemu`); without
-//! it, `--quick` is the listing benchmark CI runs, as ever.
+//! it, `--quick` is the listing benchmark CI runs, as ever, followed by the watch section
+//! (`bench_watch`: WatchDomainEvents beside libvirt's lifecycle events); `--watch` runs only that.
 //!
 //! Measured, for each N: ListAllDomains latency (no filter and a selective one) over unix and TCP,
 //! the legacy enumeration and its ratio, libvirtd's listAllDomains and its ratio, daemon memory
@@ -75,22 +76,30 @@ struct Report {
     sizes: Vec<SizeReport>,
     load: Option<LoadReport>,
     define: Option<DefineReport>,
+    watch: Option<crate::bench_watch::WatchReport>,
 }
 
 /// Runs the task with its command-line arguments.
 pub(crate) fn run_task(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    // The watch section's stalled watcher: this binary re-run as a child process it can SIGSTOP.
+    if let [flag, uri] = args
+        && flag == "--stalled-watcher-child"
+    {
+        return crate::bench_watch::stalled_child(uri);
+    }
     if let Some(result) = crate::rerun_in_release("bench", args) {
         return result;
     }
     let mut options =
         Options { sizes: vec![100, 1_000, 10_000, 100_000], quick: false, json: None, libvirt: true };
     let mut sizes = None;
-    let (mut qemu, mut runs) = (false, None);
+    let (mut qemu, mut runs, mut watch_only) = (false, None, false);
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--quick" => options.quick = true,
             "--qemu" => qemu = true,
+            "--watch" => watch_only = true,
             "--runs" => runs = Some(args.next().context("--runs needs a number")?.parse()?),
             "--sizes" => {
                 let list = args.next().context("--sizes needs a list, e.g. 100,1000")?;
@@ -100,6 +109,9 @@ pub(crate) fn run_task(root: &Path, args: &[String]) -> anyhow::Result<()> {
             "--no-libvirt" => options.libvirt = false,
             other => bail!("unknown option {other}; see the module comment of xtask/src/bench.rs"),
         }
+    }
+    if qemu && watch_only {
+        bail!("--watch and --qemu are separate benchmarks; run one at a time");
     }
     if qemu {
         if sizes.is_some() {
@@ -112,11 +124,27 @@ pub(crate) fn run_task(root: &Path, args: &[String]) -> anyhow::Result<()> {
     if runs.is_some() {
         bail!("--runs applies to --qemu");
     }
+    let watch_options = crate::bench_watch::Options { quick: options.quick, libvirt: options.libvirt };
+    if watch_only {
+        if sizes.is_some() {
+            bail!("--sizes is the listing benchmark's; --watch runs only the watch section");
+        }
+        crate::build_rvirtd()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let watch = runtime.block_on(crate::bench_watch::run(root, &watch_options))?;
+        crate::bench_watch::print_report(&watch);
+        let report = Report { machine: machine(), watch: Some(watch), ..Report::default() };
+        return write_json(options.json.as_deref(), &report);
+    }
     options.sizes = sizes.unwrap_or(if options.quick { vec![100, 1_000] } else { options.sizes });
     crate::build_rvirtd()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let report = runtime.block_on(bench(root, &options))?;
+    let mut report = runtime.block_on(bench(root, &options))?;
+    report.watch = Some(runtime.block_on(crate::bench_watch::run(root, &watch_options))?);
     print_report(&report);
+    if let Some(watch) = &report.watch {
+        crate::bench_watch::print_report(watch);
+    }
     write_json(options.json.as_deref(), &report)
 }
 
@@ -399,22 +427,24 @@ async fn defines(conn: &Connection, first: u32, count: u32, workers: u32) -> any
 }
 
 /// A private libvirtd (its own config and socket) serving libvirt's test driver.
-struct Libvirtd {
+pub(crate) struct Libvirtd {
     child: std::process::Child,
     dir: tempfile::TempDir,
     script: std::path::PathBuf,
 }
 
 impl Libvirtd {
-    async fn start(root: &Path) -> anyhow::Result<Option<Self>> {
+    pub(crate) async fn start(root: &Path) -> anyhow::Result<Option<Self>> {
         let binary = Path::new("/usr/sbin/libvirtd");
         if !binary.exists() || !Path::new("/usr/lib/python3/dist-packages/libvirt.py").exists() {
             return Ok(None);
         }
         let dir = tempfile::tempdir()?;
         std::fs::create_dir(dir.path().join("no-drivers"))?;
+        // max_clients 256: the watch section's 100 watchers are 100 clients (libvirtd stops
+        // accepting past the limit, and a connect then hangs).
         let config = format!(
-            "unix_sock_dir = \"{}\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\nmax_clients = 64\n",
+            "unix_sock_dir = \"{}\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\nmax_clients = 256\n",
             dir.path().display()
         );
         std::fs::write(dir.path().join("libvirtd.conf"), config)?;
@@ -468,7 +498,17 @@ impl Libvirtd {
         Ok(stats(samples))
     }
 
-    fn stop(mut self) {
+    /// The URI python3-libvirt opens.
+    pub(crate) fn uri(&self) -> String {
+        format!("test+unix:///default?socket={}", self.dir.path().join("libvirt-sock").display())
+    }
+
+    /// libvirtd's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub(crate) fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_qemu;
+mod bench_watch;
 mod crash;
 mod race;
 mod service;

@@ -36,18 +36,19 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(rvirt_tests::soak::run(root.path(), &config, |report| {
         println!(
-            "  {:>6.0} s  {:>7} changes followed  {:>6} listings compared  {} divergences  {} resumes  {} restarts",
-            report.seconds, report.events, report.compared, report.divergences, report.resumes, report.restarts
+            "  {:>6.0} s  {:>7} changes followed  {:>6} listings compared  {} divergences  {} gaps  {} resumes  {} restarts",
+            report.seconds, report.events, report.compared, report.divergences, report.gaps, report.resumes, report.restarts
         );
     }))?;
     println!(
         "followed {} changes ({} acknowledged by the churners) in {:.0} s; {} listings compared at their generation, \
-         {} divergences; {} streams dropped and resumed; {} restarts, {} relists; {} listings passed by a relist",
+         {} divergences, {} gaps; {} streams dropped and resumed; {} restarts, {} relists; {} listings passed by a relist",
         report.events,
         report.acknowledged,
         report.seconds,
         report.compared,
         report.divergences,
+        report.gaps,
         report.resumes,
         report.restarts,
         report.relists,
@@ -61,8 +62,12 @@ pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
         println!("json: {}", path.display());
     }
-    if report.divergences > 0 {
-        bail!("the informer diverged from the listings {} times", report.divergences);
+    if report.divergences > 0 || report.gaps > 0 {
+        bail!(
+            "the informer diverged from the listings {} times, with {} gaps",
+            report.divergences,
+            report.gaps
+        );
     }
     Ok(())
 }
