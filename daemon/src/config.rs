@@ -173,7 +173,7 @@ impl Default for Limits {
             keepalive_interval_secs: 30,
             keepalive_timeout_secs: 20,
             request_timeout_secs: 120,
-            stall_timeout_ms: 5_000,
+            stall_timeout_ms: 3_000,
         }
     }
 }

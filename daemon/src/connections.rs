@@ -195,6 +195,11 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Conn<IO> {
     ) -> Poll<io::Result<()>> {
         while self.watchdog.as_mut().poll(cx).is_ready() {
             if self.expired() {
+                if self.write_blocked_since.is_some() {
+                    // Not an end of stream: hyper would wait to flush to a socket that takes
+                    // nothing. An error drops the connection, and all it holds, at once.
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client reads nothing")));
+                }
                 return Poll::Ready(Ok(())); // end of stream: hyper closes the connection
             }
         }
