@@ -1405,10 +1405,14 @@ fn targets(report: &WatchReport) -> Vec<Target> {
     target(
         "a stalled watcher holds at most 1 MiB (RSS growth beyond the no-watcher run)",
         format!(
-            "{} ({} with it, {} without)",
+            "{} ({} with it, {} without){}",
             kib((growth - control) as f64),
             kib(growth as f64),
-            kib(control as f64)
+            kib(control as f64),
+            report
+                .stalled
+                .rss_change_at_drop_bytes
+                .map_or(String::new(), |b| format!("; {} at its close", signed_kib(b as f64)))
         ),
         Some(growth - control <= 1 << 20),
     );
@@ -1455,6 +1459,11 @@ fn second_half_rate(samples: &[(f64, i64)], seconds: f64, dropped: Option<f64>) 
     let at = |t: f64| samples.iter().rev().find(|s| s.0 <= t + 1e-6).copied();
     let ((t0, r0), (t1, r1)) = (at(end / 2.0)?, at(end)?);
     (t1 > t0).then(|| (r1 - r0) as f64 / (t1 - t0))
+}
+
+/// `kib` with its sign: a change.
+fn signed_kib(bytes: f64) -> String {
+    format!("{}{}", if bytes >= 0.0 { "+" } else { "-" }, kib(bytes.abs()))
 }
 
 fn watchers_text(n: usize) -> String {
@@ -1596,7 +1605,7 @@ pub(crate) fn print_report(report: &WatchReport) {
             .map_or("-".into(), |rate| format!("{}/s", kib(rate)))
     };
     line([
-        "  RSS growth per second, second half of the churn",
+        "  RSS growth/s, 2nd half of the stall (to cut-off)",
         &second_half_rate(&stalled.rss_samples, stalled.seconds as f64, stalled.dropped_after_s)
             .map_or("-".into(), |rate| format!("{}/s", kib(rate))),
         &lv_cell(lv_stalled, &lv_rate),
@@ -1656,10 +1665,10 @@ pub(crate) fn print_report(report: &WatchReport) {
     } else {
         line([
             "  daemon RSS change when closed",
-            &stalled.rss_change_at_drop_bytes.map_or("-".into(), |b| kib(b as f64)),
+            &stalled.rss_change_at_drop_bytes.map_or("-".into(), |b| signed_kib(b as f64)),
             &lv_cell(lv_stalled, &|v| {
                 v["rss_after_drop_bytes"].as_f64().map_or("-".into(), |after| {
-                    kib(after - v["rss_growth_bytes"].as_f64().unwrap_or(f64::NAN))
+                    signed_kib(after - v["rss_growth_bytes"].as_f64().unwrap_or(f64::NAN))
                 })
             }),
             "",
@@ -1715,6 +1724,6 @@ pub(crate) fn print_report(report: &WatchReport) {
             Some(false) => "MISSED",
             None => "not judged",
         };
-        println!("  {:<76} {:<48} {verdict}", target.target, target.measured);
+        println!("  {:<76} {:<64} {verdict}", target.target, target.measured);
     }
 }
