@@ -1400,21 +1400,21 @@ fn targets(report: &WatchReport) -> Vec<Target> {
         lv_memory.map(|lv| report.memory.bytes_per_watcher <= lv),
     );
     // RSS moves in steps of about 2 MiB here (the allocator's), and the daemon grows by as much
-    // with no watcher at all: judged on the growth beyond the no-watcher control, both shown.
+    // with no watcher at all: judged on the growth beyond the no-watcher control, both shown, and
+    // not judged when the control itself grew by more than the target (RSS cannot resolve it).
     let (growth, control) = (report.stalled.rss_growth_bytes, report.stalled_control.rss_growth_bytes);
+    let at_close = report.stalled.rss_change_at_drop_bytes;
     target(
         "a stalled watcher holds at most 1 MiB (RSS growth beyond the no-watcher run)",
         format!(
-            "{} ({} with it, {} without){}",
-            kib((growth - control) as f64),
+            "{} ({} with it, {} without){}{}",
+            signed_kib((growth - control) as f64),
             kib(growth as f64),
             kib(control as f64),
-            report
-                .stalled
-                .rss_change_at_drop_bytes
-                .map_or(String::new(), |b| format!("; {} at its close", signed_kib(b as f64)))
+            at_close.map_or(String::new(), |b| format!("; {} at its close", signed_kib(b as f64))),
+            if control > 1 << 20 { "; RSS steps exceed 1 MiB here" } else { "" }
         ),
-        Some(growth - control <= 1 << 20),
+        (control <= 1 << 20).then_some(growth - control <= 1 << 20),
     );
     let stalled = &report.stalled;
     target(
