@@ -36,6 +36,7 @@ tasks:
 fn task_usage(task: &str) -> Option<&'static str> {
     Some(match task {
         "bench" => "usage: cargo xtask bench [--quick] [--sizes N,N,...] [--json FILE] [--no-libvirt]
+       cargo xtask bench --watch [--quick] [--json FILE] [--no-libvirt]
        cargo xtask bench --qemu [--quick] [--runs N] [--json FILE] [--no-libvirt]
 
 Benchmarks a release rvirtd (state on tmpfs, client in another process), beside a private
@@ -44,6 +45,10 @@ libvirtd on its test driver when libvirtd and python3-libvirt are installed.
   --sizes LIST   domain counts to measure [default: 100,1000,10000,100000]
   --json FILE    also write the report as JSON
   --no-libvirt   skip libvirtd even when it is installed
+
+Every run (and --quick) ends with the watch section; --watch runs only it: WatchDomainEvents
+latency with 1, 10 and 100 watchers, throughput, memory per watcher, a stalled watcher, missed,
+silent and lost changes, beside libvirtd's domainEventRegisterAny (xtask/src/bench_watch.rs).
 
 With --qemu, the qemu driver on the boot-sector guest (q35, 32 MiB, 1 vcpu, TCG) instead:
 define, start (until it returns, until the guest runs), suspend, resume, ACPI shutdown,
