@@ -198,7 +198,10 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Conn<IO> {
                 if self.write_blocked_since.is_some() {
                     // Not an end of stream: hyper would wait to flush to a socket that takes
                     // nothing. An error drops the connection, and all it holds, at once.
-                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client reads nothing")));
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client reads nothing",
+                    )));
                 }
                 return Poll::Ready(Ok(())); // end of stream: hyper closes the connection
             }
