@@ -119,7 +119,11 @@ fn designs(n: u32) -> Vec<(&'static str, Arc<dyn Design>)> {
     *cloned.current.write().unwrap() =
         Arc::new(all.iter().map(|d| (d.uuid(), Arc::new(d.clone()))).collect());
     vec![
-        ("snapshot", Arc::new(Registry::new(all, 0).unwrap()) as Arc<dyn Design>),
+        (
+            "snapshot",
+            Arc::new(Registry::new(all, 0, rvirtd::history::Retention::of(&Default::default())).unwrap())
+                as Arc<dyn Design>,
+        ),
         ("locked", Arc::new(locked)),
         ("cloned", Arc::new(cloned)),
     ]

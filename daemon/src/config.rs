@@ -21,8 +21,16 @@ pub struct Config {
     pub unix_sock_rw_perms: u32,
     /// The socket's group, as a gid (libvirtd's `unix_sock_group`); `None` keeps the daemon's.
     pub unix_sock_group: Option<u32>,
-    /// Also serve on this TCP address.
+    /// The read-only unix socket (libvirtd's `libvirt-sock-ro`): reads only, whoever connects.
+    pub socket_ro: PathBuf,
+    /// Its mode (libvirtd's `unix_sock_ro_perms`).
+    pub unix_sock_ro_perms: u32,
+    /// Also serve on this TCP address (loopback only, no TLS).
     pub listen: Option<SocketAddr>,
+    /// TCP over TLS, reachable from other machines.
+    pub tls: Option<TlsConfig>,
+    /// The access policy file (see `policy`); `None`: the read-write socket grants everything.
+    pub policy: Option<PathBuf>,
     /// The tracing filter (RUST_LOG syntax); reloaded on SIGHUP.
     pub log_filter: String,
     /// `text` or `json` log lines.
@@ -82,6 +90,22 @@ impl WatchConfig {
         }
         Ok(())
     }
+}
+
+/// The `[tls]` table: TCP over TLS, with client certificates when `client_ca` is set. The
+/// files are read again on SIGHUP; open connections keep the certificate they started with.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Address to serve on, e.g. "0.0.0.0:16514" (libvirtd's TLS port).
+    pub listen: SocketAddr,
+    /// The server's certificate chain (PEM).
+    pub cert: PathBuf,
+    /// The server's private key (PEM).
+    pub key: PathBuf,
+    /// Clients must present a certificate this CA (PEM) signed: mutual TLS. Required unless
+    /// `listen` is a loopback address.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Which driver a daemon runs.
@@ -243,8 +267,16 @@ pub struct RawConfig {
     pub unix_sock_rw_perms: Option<String>,
     /// See `Config::unix_sock_group`: a group name or a numeric gid.
     pub unix_sock_group: Option<String>,
+    /// See `Config::socket_ro` [default: the socket's path with "-ro"].
+    pub socket_ro: Option<PathBuf>,
+    /// See `Config::unix_sock_ro_perms`: octal, as a string [default: "0666"].
+    pub unix_sock_ro_perms: Option<String>,
     /// See `Config::listen`.
     pub listen: Option<SocketAddr>,
+    /// The `[tls]` table; see `TlsConfig`.
+    pub tls: Option<TlsConfig>,
+    /// See `Config::policy`.
+    pub policy: Option<PathBuf>,
     /// See `Config::log_filter`.
     pub log_filter: Option<String>,
     /// See `Config::log_format`.
@@ -292,7 +324,11 @@ impl RawConfig {
             socket: other.socket.or(self.socket),
             unix_sock_rw_perms: other.unix_sock_rw_perms.or(self.unix_sock_rw_perms),
             unix_sock_group: other.unix_sock_group.or(self.unix_sock_group),
+            socket_ro: other.socket_ro.or(self.socket_ro),
+            unix_sock_ro_perms: other.unix_sock_ro_perms.or(self.unix_sock_ro_perms),
             listen: other.listen.or(self.listen),
+            tls: other.tls.or(self.tls),
+            policy: other.policy.or(self.policy),
             log_filter: other.log_filter.or(self.log_filter),
             log_format: other.log_format.or(self.log_format),
             max_message_bytes: other.max_message_bytes.or(self.max_message_bytes),
@@ -335,16 +371,34 @@ impl Config {
             );
         }
         let perms = raw.unix_sock_rw_perms.as_deref().unwrap_or("0600");
-        let unix_sock_rw_perms =
-            u32::from_str_radix(perms, 8).ok().filter(|mode| *mode <= 0o777).with_context(|| {
-                format!("unix_sock_rw_perms must be an octal mode such as \"0660\", not {perms:?}")
-            })?;
+        let unix_sock_rw_perms = mode("unix_sock_rw_perms", perms)?;
         // Differs from libvirt: libvirtd lets anyone connect to a 0666 socket and asks polkit;
-        // rvirtd has no access control yet, so a socket others may use is refused.
-        if unix_sock_rw_perms & 0o007 != 0 {
+        // without a policy file rvirtd grants everything on it, so others may use it only
+        // when a policy says what they may do.
+        if unix_sock_rw_perms & 0o007 != 0 && raw.policy.is_none() {
             bail!(
                 "unix_sock_rw_perms {perms} lets every local user manage every domain; give access to \
-                 a group instead (unix_sock_group, with 0660)"
+                 a group instead (unix_sock_group, with 0660), or set a policy file"
+            );
+        }
+        let socket_ro = raw.socket_ro.unwrap_or_else(|| {
+            let mut path = socket.clone().into_os_string();
+            path.push("-ro");
+            PathBuf::from(path)
+        });
+        if socket_ro == socket {
+            bail!("socket_ro and socket must be different paths");
+        }
+        let unix_sock_ro_perms =
+            mode("unix_sock_ro_perms", raw.unix_sock_ro_perms.as_deref().unwrap_or("0666"))?;
+        if let Some(tls) = &raw.tls
+            && tls.client_ca.is_none()
+            && !tls.listen.ip().is_loopback()
+        {
+            bail!(
+                "refusing to serve TLS on {} without client certificates: anyone who can reach it \
+                 could manage domains; set tls.client_ca (mutual TLS)",
+                tls.listen
             );
         }
         let unix_sock_group = raw.unix_sock_group.as_deref().map(group_id).transpose()?;
@@ -373,7 +427,11 @@ impl Config {
             socket,
             unix_sock_rw_perms,
             unix_sock_group,
+            socket_ro,
+            unix_sock_ro_perms,
             listen: raw.listen,
+            tls: raw.tls,
+            policy: raw.policy,
             log_filter,
             log_format: raw.log_format.unwrap_or(LogFormat::Text),
             max_message_bytes,
@@ -393,7 +451,11 @@ impl Config {
             socket: dir.join("rvirt-sock"),
             unix_sock_rw_perms: 0o600,
             unix_sock_group: None,
+            socket_ro: dir.join("rvirt-sock-ro"),
+            unix_sock_ro_perms: 0o666,
             listen: None,
+            tls: None,
+            policy: None,
             log_filter: "info".into(),
             log_format: LogFormat::Text,
             max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
@@ -404,6 +466,14 @@ impl Config {
             watch: WatchConfig::default(),
         }
     }
+}
+
+/// An octal mode given as a string ("0660"), as libvirtd.conf writes them.
+fn mode(key: &str, text: &str) -> anyhow::Result<u32> {
+    u32::from_str_radix(text, 8)
+        .ok()
+        .filter(|mode| *mode <= 0o777)
+        .with_context(|| format!("{key} must be an octal mode such as \"0660\", not {text:?}"))
 }
 
 /// A group name (looked up in the group database) or a numeric gid.

@@ -9,11 +9,12 @@
 //! `accept` turns a listener into the stream of connections tonic serves; `ActivityLayer` tells
 //! each connection when calls start and end, so it knows when it is idle.
 
+use crate::caller::{Access, Caller, Identity};
 use crate::config::Limits;
 use crate::grpc::budget::{ByteBudget, metered};
 use std::collections::HashMap;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -113,12 +114,11 @@ pub struct Activity {
     last_call_end: Mutex<Option<Instant>>,
 }
 
-/// A connection's info as tonic puts it in every request: the transport's own (TCP address or
-/// unix credentials), and the connection's activity.
+/// A connection's info as tonic puts it in every request: its caller, and its activity.
 #[derive(Debug, Clone)]
-pub struct ConnInfo<I> {
-    /// `TcpConnectInfo` or `UdsConnectInfo`.
-    pub inner: I,
+pub struct ConnInfo {
+    /// Who is calling, stamped when the connection was established.
+    pub caller: Arc<Caller>,
     activity: Arc<Activity>,
 }
 
@@ -126,7 +126,7 @@ pub struct ConnInfo<I> {
 #[derive(Debug)]
 pub struct Conn<IO> {
     io: IO,
-    activity: Arc<Activity>,
+    info: ConnInfo,
     /// Fires at the next moment the connection may have to be closed.
     watchdog: Pin<Box<Sleep>>,
     /// Bytes received, counted up to `HANDSHAKE_BYTES`.
@@ -156,10 +156,10 @@ impl<IO> Conn<IO> {
             tracing::debug!(timeout = ?self.stall_timeout, "closing a connection whose client reads nothing");
             return true;
         }
-        let deadline = if self.activity.in_flight.load(Ordering::Acquire) > 0 {
+        let deadline = if self.info.activity.in_flight.load(Ordering::Acquire) > 0 {
             now + self.idle_timeout
         } else {
-            let last_call_end = *self.activity.last_call_end.lock().unwrap_or_else(|p| p.into_inner());
+            let last_call_end = *self.info.activity.last_call_end.lock().unwrap_or_else(|p| p.into_inner());
             let deadline = last_call_end.unwrap_or(self.accepted) + self.idle_timeout;
             if deadline <= now {
                 tracing::debug!(timeout = ?self.idle_timeout, "closing an idle connection");
@@ -247,40 +247,102 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Conn<IO> {
     }
 }
 
-impl<IO: Connected> Connected for Conn<IO> {
-    type ConnectInfo = ConnInfo<IO::ConnectInfo>;
+impl<IO> Connected for Conn<IO> {
+    type ConnectInfo = ConnInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        ConnInfo { inner: self.io.connect_info(), activity: self.activity.clone() }
+        self.info.clone()
     }
 }
 
-/// A listener rvirtd accepts on.
-pub trait Accept: Send + 'static {
-    /// The connection type.
-    type Io: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static;
-    /// Waits for the next connection and says who it is from.
-    fn accept(&self) -> impl Future<Output = io::Result<(Self::Io, Peer)>> + Send;
+/// A listener rvirtd accepts on: it accepts a raw connection (cheap, in the accept loop), then
+/// establishes it (a TLS handshake, in a task of its own) and says who the caller is.
+pub trait Accept: Send + Sync + 'static {
+    /// What `accept` returns.
+    type Raw: Send + 'static;
+    /// The established connection.
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// Waits for the next connection and says where it is from.
+    fn accept(&self) -> impl Future<Output = io::Result<(Self::Raw, Peer)>> + Send;
+    /// Finishes setting up `raw` and names its caller; an error closes it.
+    fn establish(&self, raw: Self::Raw) -> impl Future<Output = io::Result<(Self::Io, Caller)>> + Send;
 }
 
-impl Accept for tokio::net::UnixListener {
+/// A unix socket, read-write or read-only.
+#[derive(Debug)]
+pub struct UnixAccept {
+    /// The bound socket.
+    pub listener: tokio::net::UnixListener,
+    /// What it allows.
+    pub access: Access,
+}
+
+impl Accept for UnixAccept {
+    type Raw = tokio::net::UnixStream;
     type Io = tokio::net::UnixStream;
 
-    async fn accept(&self) -> io::Result<(Self::Io, Peer)> {
-        let (stream, _) = tokio::net::UnixListener::accept(self).await?;
+    async fn accept(&self) -> io::Result<(Self::Raw, Peer)> {
+        let (stream, _) = self.listener.accept().await?;
         let peer = stream.peer_cred().map_or(Peer::Unknown, |cred| Peer::Uid(cred.uid()));
         Ok((stream, peer))
     }
+
+    async fn establish(&self, stream: Self::Raw) -> io::Result<(Self::Io, Caller)> {
+        // The kernel's word for who is calling; without it there is no identity to decide on.
+        let cred = stream.peer_cred()?;
+        let identity = Identity::Unix { uid: cred.uid(), gid: cred.gid(), pid: cred.pid().unwrap_or(-1) };
+        Ok((stream, Caller { identity, access: self.access }))
+    }
 }
 
-impl Accept for tokio::net::TcpListener {
+/// Plain TCP (loopback only, see `Config::resolve`): callers are anonymous.
+#[derive(Debug)]
+pub struct TcpAccept(pub tokio::net::TcpListener);
+
+impl Accept for TcpAccept {
+    type Raw = (tokio::net::TcpStream, SocketAddr);
     type Io = tokio::net::TcpStream;
 
-    async fn accept(&self) -> io::Result<(Self::Io, Peer)> {
-        let (stream, address) = tokio::net::TcpListener::accept(self).await?;
+    async fn accept(&self) -> io::Result<(Self::Raw, Peer)> {
+        let (stream, address) = self.0.accept().await?;
         // Small calls answer in one round trip instead of waiting for Nagle's timer.
         let _ = stream.set_nodelay(true);
-        Ok((stream, Peer::Ip(address.ip())))
+        Ok(((stream, address), Peer::Ip(address.ip())))
+    }
+
+    async fn establish(&self, (stream, address): Self::Raw) -> io::Result<(Self::Io, Caller)> {
+        Ok((stream, Caller { identity: Identity::Anonymous { address }, access: Access::ReadWrite }))
+    }
+}
+
+/// TCP over TLS: the handshake runs in the connection's own task, within the handshake timeout;
+/// the client certificate, when the configuration asks for one, names the caller.
+#[derive(Debug)]
+pub struct TlsAccept {
+    /// The bound socket.
+    pub listener: tokio::net::TcpListener,
+    /// Certificates and client verification, reloadable.
+    pub tls: Arc<crate::tls::TlsServer>,
+}
+
+impl Accept for TlsAccept {
+    type Raw = (tokio::net::TcpStream, SocketAddr);
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
+    async fn accept(&self) -> io::Result<(Self::Raw, Peer)> {
+        let (stream, address) = self.listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        Ok(((stream, address), Peer::Ip(address.ip())))
+    }
+
+    async fn establish(&self, (stream, address): Self::Raw) -> io::Result<(Self::Io, Caller)> {
+        let config = self
+            .tls
+            .current()
+            .ok_or_else(|| io::Error::other("no TLS certificate is loaded (see the log at start)"))?;
+        let stream = tokio_rustls::TlsAcceptor::from(config).accept(stream).await?;
+        let identity = crate::tls::identity(stream.get_ref().1, address);
+        Ok((stream, Caller { identity, access: Access::ReadWrite }))
     }
 }
 
@@ -298,6 +360,7 @@ pub fn accept<L: Accept>(
     stop: CancellationToken,
 ) -> tokio_stream::wrappers::ReceiverStream<io::Result<Conn<L::Io>>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    let listener = Arc::new(listener);
     let handshake_timeout = Duration::from_secs(gate.limits.handshake_timeout_secs);
     let idle_timeout = Duration::from_secs(gate.limits.idle_timeout_secs);
     let stall_timeout = Duration::from_millis(gate.limits.stall_timeout_ms);
@@ -308,7 +371,7 @@ pub fn accept<L: Accept>(
                 () = stop.cancelled() => return,
                 accepted = listener.accept() => accepted,
             };
-            let (io, peer) = match accepted {
+            let (raw, peer) = match accepted {
                 Ok(accepted) => {
                     backoff = Duration::ZERO;
                     accepted
@@ -334,21 +397,37 @@ pub fn accept<L: Accept>(
                     continue; // dropping `io` closes it
                 }
             };
-            let conn = Conn {
-                io,
-                activity: Arc::default(),
-                watchdog: Box::pin(tokio::time::sleep(handshake_timeout)),
-                received_bytes: 0,
-                accepted: Instant::now(),
-                handshake_timeout,
-                idle_timeout,
-                stall_timeout,
-                write_blocked_since: None,
-                _slot: slot,
-            };
-            if sender.send(Ok(conn)).await.is_err() {
-                return; // the server stopped taking connections
-            }
+            // Established in a task of its own, so one slow TLS handshake holds up no other
+            // connection; the handshake timeout covers it and the HTTP/2 preface together.
+            let (listener, sender, accepted) = (listener.clone(), sender.clone(), Instant::now());
+            tokio::spawn(async move {
+                let (io, caller) = match tokio::time::timeout(handshake_timeout, listener.establish(raw))
+                    .await
+                {
+                    Ok(Ok(established)) => established,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "connection not established");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, timeout = ?handshake_timeout, "connection not established in time");
+                        return;
+                    }
+                };
+                let conn = Conn {
+                    io,
+                    info: ConnInfo { caller: Arc::new(caller), activity: Arc::default() },
+                    watchdog: Box::pin(tokio::time::sleep_until(accepted + handshake_timeout)),
+                    received_bytes: 0,
+                    accepted,
+                    handshake_timeout,
+                    idle_timeout,
+                    stall_timeout,
+                    write_blocked_since: None,
+                    _slot: slot,
+                };
+                let _ = sender.send(Ok(conn)).await; // an error: the server stopped taking connections
+            });
         }
     });
     tokio_stream::wrappers::ReceiverStream::new(receiver)
@@ -356,8 +435,7 @@ pub fn accept<L: Accept>(
 
 /// Tells each request's connection when a call starts and ends (when its answer has been sent
 /// whole), keeps the answer's budget reservation (`grpc::budget`) until then too, and puts the
-/// transport's own connect info (`TcpConnectInfo`, `UdsConnectInfo`) in the request, where the
-/// rest of the daemon looks for it.
+/// connection's `Arc<Caller>` in the request, where the rest of the daemon looks for it.
 /// Request bodies are metered against `requests` as they arrive.
 #[derive(Debug, Clone)]
 pub struct ActivityLayer {
@@ -405,12 +483,6 @@ impl Drop for InFlight {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-fn unwrap_info<I: Clone + Send + Sync + 'static, B>(request: &mut http::Request<B>) -> Option<Arc<Activity>> {
-    let info = request.extensions().get::<ConnInfo<I>>()?.clone();
-    request.extensions_mut().insert(info.inner);
-    Some(info.activity)
-}
-
 impl<S> tower::Service<http::Request<Body>> for ActivityService<S>
 where
     S: tower::Service<http::Request<Body>, Response = http::Response<Body>> + Send + 'static,
@@ -425,11 +497,12 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        use tonic::transport::server::{TcpConnectInfo, UdsConnectInfo};
         let mut request = request.map(|body| metered(body, self.requests.clone()));
-        let activity = unwrap_info::<UdsConnectInfo, Body>(&mut request)
-            .or_else(|| unwrap_info::<TcpConnectInfo, Body>(&mut request));
-        let in_flight = activity.map(InFlight::new);
+        let info = request.extensions().get::<ConnInfo>().cloned();
+        let in_flight = info.map(|info| {
+            request.extensions_mut().insert(info.caller);
+            InFlight::new(info.activity)
+        });
         let response = self.inner.call(request);
         // In flight until the answer is sent whole: a slow reader is not idle, and the memory its
         // answer holds stays counted.

@@ -11,11 +11,14 @@
 //! `DriverEvent`, which `apply_event` runs as a job like any other. Reads need no job: they
 //! answer from one view.
 
+use crate::access::{Authority, Grants};
+use crate::caller::Caller;
 use crate::counters::Counters;
 use crate::domain::Domain;
 use crate::driver::{Driver, DriverEvent};
 use crate::error::{DomainRef, Error, Result};
 use crate::lifecycle::{self, Change, Op, flags};
+use crate::policy::Rights;
 use crate::registry::{Committed, Registry, View};
 use crate::store::Store;
 use crate::xml::{DomainDef, MomentDef};
@@ -32,6 +35,8 @@ pub struct Domains {
     driver: Arc<dyn Driver>,
     store: Store,
     counters: Counters,
+    /// Who may do what; asked inside each job.
+    authority: Arc<Authority>,
     jobs: JobLocks,
     /// Names and UUIDs that defines and creates in flight have claimed.
     claims: Arc<Mutex<Claims>>,
@@ -131,13 +136,21 @@ impl Drop for Claim {
 }
 
 impl Domains {
-    /// Operations over `registry`, acting through `driver`, recorded in `store`.
-    pub fn new(registry: Registry, driver: Arc<dyn Driver>, store: Store, counters: Counters) -> Arc<Self> {
+    /// Operations over `registry`, acting through `driver`, recorded in `store`, allowed by
+    /// `authority`.
+    pub fn new(
+        registry: Registry,
+        driver: Arc<dyn Driver>,
+        store: Store,
+        counters: Counters,
+        authority: Arc<Authority>,
+    ) -> Arc<Self> {
         Arc::new(Domains {
             registry,
             driver,
             store,
             counters,
+            authority,
             jobs: JobLocks::default(),
             claims: Arc::default(),
             tasks: TaskTracker::new(),
@@ -152,6 +165,16 @@ impl Domains {
     /// The recent changes, which watchers follow.
     pub fn history(&self) -> &crate::history::History {
         self.registry.history()
+    }
+
+    /// What `caller` may see and do under the policy in force now.
+    pub fn grants(&self, caller: &Arc<Caller>) -> Grants {
+        self.authority.grants(caller)
+    }
+
+    /// The access policy.
+    pub fn authority(&self) -> &Arc<Authority> {
+        &self.authority
     }
 
     /// The driver.
@@ -180,14 +203,39 @@ impl Domains {
 
     /// virDomainDefineXMLFlags of a definition already parsed with `parse_def`.
     pub async fn define(self: &Arc<Self>, def: DomainDef, define_flags: u32) -> Result<Committed> {
+        self.define_as(&Caller::daemon(), def, define_flags).await
+    }
+
+    /// `define` for `caller`, who needs `define` on the new definition and on what it replaces.
+    pub async fn define_as(
+        self: &Arc<Self>,
+        caller: &Arc<Caller>,
+        def: DomainDef,
+        define_flags: u32,
+    ) -> Result<Committed> {
         Error::check_flags(define_flags, flags::DEFINE_VALIDATE, "virDomainDefineXMLFlags")?;
-        let claim = Claim::take(&self.claims, def.name.clone(), def.uuid)?;
-        let uuid = def.uuid;
+        let claim = self.claim(caller, &def, Rights::DEFINE)?;
+        let (uuid, authority, caller) = (def.uuid, self.authority.clone(), caller.clone());
         self.job(uuid, None, Some(claim), move |view| {
             let (by_uuid, by_name) = (view.get(&def.uuid).cloned(), view.by_name(&def.name).cloned());
+            authority.grants(&caller).check_define(
+                (&def.name, def.uuid),
+                Rights::DEFINE,
+                [by_uuid.as_deref(), by_name.as_deref()],
+            )?;
             lifecycle::define(def, by_uuid.as_deref(), by_name.as_deref())
         })
         .await
+    }
+
+    /// Claims the name and UUID of `def` for a define or create by `caller`. When some domains
+    /// are hidden from the caller, a claim held by another call in flight is refused as a
+    /// define outside the caller's rights is, without naming the other domain.
+    fn claim(&self, caller: &Arc<Caller>, def: &DomainDef, needed: Rights) -> Result<Claim> {
+        Claim::take(&self.claims, def.name.clone(), def.uuid).map_err(|error| {
+            let grants = self.grants(caller);
+            if grants.filters() { grants.denied(needed, &def.name) } else { error }
+        })
     }
 
     /// virDomainCreateXML.
@@ -199,22 +247,46 @@ impl Domains {
     /// virDomainCreateXML of a definition already parsed with `parse_def`. The name and UUID are
     /// claimed for the whole boot; no other define or create waits for it.
     pub async fn create(self: &Arc<Self>, def: DomainDef, create_flags: u32) -> Result<Committed> {
+        self.create_as(&Caller::daemon(), def, create_flags).await
+    }
+
+    /// `create` for `caller`, who needs `define` and `lifecycle` on the new domain.
+    pub async fn create_as(
+        self: &Arc<Self>,
+        caller: &Arc<Caller>,
+        def: DomainDef,
+        create_flags: u32,
+    ) -> Result<Committed> {
         Error::check_flags(create_flags, flags::CREATE_VALIDATE, "virDomainCreateXML")?;
-        let claim = Claim::take(&self.claims, def.name.clone(), def.uuid)?;
-        let uuid = def.uuid;
+        let needed = Rights::DEFINE | Rights::LIFECYCLE;
+        let claim = self.claim(caller, &def, needed)?;
+        let (uuid, authority, caller) = (def.uuid, self.authority.clone(), caller.clone());
         self.job(uuid, Some(Op::Start), Some(claim), move |view| {
             let (by_uuid, by_name) = (view.get(&def.uuid).cloned(), view.by_name(&def.name).cloned());
+            authority.grants(&caller).check_define(
+                (&def.name, def.uuid),
+                needed,
+                [by_uuid.as_deref(), by_name.as_deref()],
+            )?;
             lifecycle::create(def, by_uuid.as_deref(), by_name.as_deref())
         })
         .await
     }
 
-    /// Every operation on an existing domain.
+    /// Every operation on an existing domain, by rvirtd itself.
     pub async fn operate(self: &Arc<Self>, uuid: Uuid, op: Op) -> Result<Committed> {
+        self.operate_as(&Caller::daemon(), uuid, op).await
+    }
+
+    /// Every operation on an existing domain, for `caller`: allowed or not on the view the job
+    /// decides on, under the policy in force then.
+    pub async fn operate_as(self: &Arc<Self>, caller: &Arc<Caller>, uuid: Uuid, op: Op) -> Result<Committed> {
         let settles = self.driver.settles(&op);
         let decided = op.clone();
+        let (authority, caller) = (self.authority.clone(), caller.clone());
         self.job(uuid, Some(op), None, move |view| {
             let domain = view.get(&uuid).ok_or(Error::NoDomain(DomainRef::Uuid(uuid)))?;
+            authority.grants(&caller).check(domain, &decided)?;
             lifecycle::apply(domain, &decided, settles)
         })
         .await
@@ -355,13 +427,14 @@ impl Domains {
         decide: impl FnOnce(&View) -> Result<Change> + Send + 'static,
     ) -> Result<Committed> {
         let this = self.clone();
-        let task = self.tasks.spawn(async move {
+        // In the caller's span, so the job's own log lines name the RPC and its caller.
+        let task = self.tasks.spawn(tracing::Instrument::in_current_span(async move {
             let _claim = claim;
             let job = this.jobs.acquire(uuid).await;
             let result = this.run_job(uuid, op.as_ref(), decide).await;
             this.jobs.release(job, this.view().get(&uuid).is_some());
             result
-        });
+        }));
         task.await.map_err(|error| Error::driver(format!("a job on domain {uuid} failed: {error}")))?
     }
 
@@ -487,6 +560,7 @@ mod tests {
             test_driver(),
             store,
             Counters::new(0, 1),
+            Authority::new(None),
         )
     }
 
@@ -581,7 +655,7 @@ mod tests {
             let registry =
                 Registry::new(loaded.domains.clone(), loaded.generation, test_retention()).unwrap();
             let counters = Counters::new(loaded.generation, loaded.next_id);
-            (Domains::new(registry, test_driver(), store, counters), loaded)
+            (Domains::new(registry, test_driver(), store, counters, Authority::new(None)), loaded)
         }
 
         /// Sorted, and with a pending definition equal to the running one dropped, as loading

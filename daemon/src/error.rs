@@ -100,6 +100,16 @@ pub enum Error {
     /// A watch from a generation of another daemon incarnation: list again.
     #[error("{0}")]
     OtherIncarnation(String),
+    /// A mutating call on a read-only connection (VIR_ERR_OPERATION_DENIED); says what it was.
+    #[error("operation forbidden: read only access prevents {0}")]
+    ReadOnly(String),
+    /// The access policy does not grant the caller this on a domain it may see
+    /// (VIR_ERR_ACCESS_DENIED).
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    /// A watch that started under another access policy: list again.
+    #[error("{0}")]
+    PolicyChanged(String),
     /// A page token whose snapshot is no longer retained: the listing must start again.
     #[error("page token expired: {0}")]
     PageExpired(String),
@@ -150,7 +160,10 @@ impl Error {
             Error::OperationInvalid { .. }
             | Error::PageExpired(_)
             | Error::HistoryTooOld(_)
-            | Error::OtherIncarnation(_) => "VIR_ERR_OPERATION_INVALID",
+            | Error::OtherIncarnation(_)
+            | Error::PolicyChanged(_) => "VIR_ERR_OPERATION_INVALID",
+            Error::ReadOnly(_) => "VIR_ERR_OPERATION_DENIED",
+            Error::AccessDenied(_) => "VIR_ERR_ACCESS_DENIED",
             Error::OperationUnsupported(_) => "VIR_ERR_OPERATION_UNSUPPORTED",
             Error::ConfigUnsupported(_) | Error::DefUnsupported(_) => "VIR_ERR_CONFIG_UNSUPPORTED",
             Error::Persist { .. } => "VIR_ERR_SYSTEM_ERROR",

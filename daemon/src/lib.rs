@@ -12,6 +12,8 @@
 //! says where the daemon lives and `folders` keeps its folders and socket private; `systemd` tells
 //! the service manager how it is doing.
 
+pub mod access;
+pub mod caller;
 pub mod config;
 pub mod connections;
 pub mod counters;
@@ -26,10 +28,12 @@ pub mod grpc;
 pub mod history;
 pub mod lifecycle;
 pub mod paging;
+pub mod policy;
 pub mod pool;
 pub mod registry;
 pub mod store;
 pub mod systemd;
+pub mod tls;
 pub mod xml;
 pub mod xml_limits;
 
@@ -46,20 +50,23 @@ use tokio_util::sync::CancellationToken;
 /// A socket the daemon serves on, bound by the caller (so a test can bind port 0 first).
 #[derive(Debug)]
 pub enum Listener {
-    /// A unix socket.
-    Unix(UnixListener),
-    /// A TCP socket.
+    /// A unix socket: read-write, or read-only.
+    Unix(UnixListener, caller::Access),
+    /// Plain TCP (loopback only).
     Tcp(TcpListener),
+    /// TCP over TLS.
+    Tls(TcpListener, Arc<tls::TlsServer>),
 }
 
 /// Loads the state folder, re-attaches to the guests still running, then serves the API on
 /// every listener until `shutdown` is cancelled, applying the events `driver` sends to the other
 /// end of `events` (see `driver::events`); then stops accepting, waits (at most
 /// `config.shutdown_timeout`) for in-flight calls and jobs, and writes the exact counters.
+/// `authority` decides who may do what (its policy can be replaced while serving).
 pub async fn serve(
     listeners: Vec<Listener>,
     config: Config,
-    driver: Arc<dyn Driver>,
+    (driver, authority): (Arc<dyn Driver>, Arc<access::Authority>),
     events: driver::EventPump,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -75,7 +82,8 @@ pub async fn serve(
         registry::Registry::new(loaded.domains, loaded.generation, history::Retention::of(&config.watch))
             .context("indexing domains")?;
     let counters = counters::Counters::new(loaded.generation, loaded.next_id);
-    let domains = Domains::new(registry, driver, store, counters);
+    authority.follow(registry.history().subscribe());
+    let domains = Domains::new(registry, driver, store, counters, authority);
     domains.reattach().await;
     let pump = tokio::spawn(pump_events(domains.clone(), events, shutdown.clone()));
     if loaded.rebooted {
@@ -130,20 +138,28 @@ pub async fn serve(
                 limits.request_budget_bytes,
             )))
             .layer(grpc::trace::RpcTraceLayer)
+            .layer(grpc::guard::ReadOnlyLayer)
             .add_service(service.clone())
             .add_service(health_service.clone())
             .add_service(reflection.clone())
             .add_service(reflection_v1alpha.clone());
         let stop = shutdown.clone().cancelled_owned();
+        let (gate, shutdown) = (gate.clone(), shutdown.clone());
         match listener {
-            Listener::Unix(listener) => {
-                tracing::info!(socket = ?listener.local_addr().ok(), "listening");
-                let incoming = connections::accept(listener, gate.clone(), shutdown.clone());
+            Listener::Unix(listener, access) => {
+                tracing::info!(socket = ?listener.local_addr().ok(), ?access, "listening");
+                let incoming =
+                    connections::accept(connections::UnixAccept { listener, access }, gate, shutdown);
                 servers.spawn(router.serve_with_incoming_shutdown(incoming, stop));
             }
             Listener::Tcp(listener) => {
-                tracing::info!(address = ?listener.local_addr().ok(), "listening");
-                let incoming = connections::accept(listener, gate.clone(), shutdown.clone());
+                tracing::info!(address = ?listener.local_addr().ok(), "listening (plain TCP)");
+                let incoming = connections::accept(connections::TcpAccept(listener), gate, shutdown);
+                servers.spawn(router.serve_with_incoming_shutdown(incoming, stop));
+            }
+            Listener::Tls(listener, tls) => {
+                tracing::info!(address = ?listener.local_addr().ok(), "listening (TLS)");
+                let incoming = connections::accept(connections::TlsAccept { listener, tls }, gate, shutdown);
                 servers.spawn(router.serve_with_incoming_shutdown(incoming, stop));
             }
         }

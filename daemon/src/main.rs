@@ -4,9 +4,11 @@
 use anyhow::Context;
 use clap::Parser;
 use rvirtd::Listener;
+use rvirtd::caller::Access;
 use rvirtd::config::{Config, LogFormat, RawConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::{EnvFilter, reload};
 
@@ -16,10 +18,11 @@ use tracing_subscriber::{EnvFilter, reload};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// rvirt's domain management daemon. Serves the rvirt.v1 gRPC API (plus gRPC health checking and
-/// server reflection) on a unix socket, and on TCP when asked, with the in-memory `test` driver.
+/// server reflection) on a read-write and a read-only unix socket, on loopback TCP and on TCP over
+/// TLS when asked, with the in-memory `test` driver or QEMU.
 ///
 /// Flags override the config file, which overrides the defaults. SIGTERM or SIGINT stop it
-/// cleanly; SIGHUP re-reads the config file's log_filter.
+/// cleanly; SIGHUP re-reads the config file's log_filter, the access policy and the TLS files.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Args {
@@ -39,9 +42,17 @@ struct Args {
     /// [default: /run/rvirt/rvirt-sock as root, else $XDG_RUNTIME_DIR/rvirt/rvirt-sock]
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
-    /// Also serve on this TCP address, e.g. 127.0.0.1:16510 (loopback only: no authentication or TLS yet)
+    /// Read-only unix socket: reads only, for whoever may open it [default: the socket's path with "-ro"]
+    #[arg(long, value_name = "PATH")]
+    socket_ro: Option<PathBuf>,
+    /// Also serve plain TCP on this address, e.g. 127.0.0.1:16510 (loopback only; for remote
+    /// clients use the config file's [tls] table)
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Option<SocketAddr>,
+    /// Access policy file (TOML, see README): who may do what to which domains [default: none,
+    /// the read-write socket grants everything]
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
     /// Log lines as text or as one JSON object each [default: text]
     #[arg(long, value_name = "FORMAT")]
     log_format: Option<LogFormat>,
@@ -79,7 +90,9 @@ async fn run() -> anyhow::Result<()> {
         state_dir: args.state_dir,
         runtime_dir: args.runtime_dir,
         socket: args.socket,
+        socket_ro: args.socket_ro,
         listen: args.listen,
+        policy: args.policy,
         log_filter: args.log_filter.or_else(|| std::env::var("RUST_LOG").ok().filter(|f| !f.is_empty())),
         log_format: args.log_format,
         shutdown_timeout_secs: args.shutdown_timeout_secs,
@@ -94,21 +107,42 @@ async fn run() -> anyhow::Result<()> {
     }
 
     rvirtd::folders::ensure_private_dir(&config.runtime_dir, "runtime folder")?;
-    let mut listeners = vec![Listener::Unix(bind_unix(&config)?)];
+    let mut listeners = vec![
+        Listener::Unix(
+            bind_unix(&config.socket, (config.unix_sock_rw_perms, config.unix_sock_group))?,
+            Access::ReadWrite,
+        ),
+        Listener::Unix(
+            bind_unix(&config.socket_ro, (config.unix_sock_ro_perms, config.unix_sock_group))?,
+            Access::ReadOnly,
+        ),
+    ];
     if let Some(address) = config.listen {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
         listeners.push(Listener::Tcp(listener));
     }
+    let tls = config.tls.clone().map(rvirtd::tls::TlsServer::new);
+    if let (Some(files), Some(tls)) = (&config.tls, &tls) {
+        let listener = tokio::net::TcpListener::bind(files.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (TLS)", files.listen))?;
+        listeners.push(Listener::Tls(listener, tls.clone()));
+    }
+    let authority = rvirtd::access::Authority::load(config.policy.as_deref());
 
     let shutdown = CancellationToken::new();
-    tokio::spawn(handle_signals(shutdown.clone(), filter, config_path));
-    let socket = config.socket.clone();
+    let reloadable =
+        Reloadable { filter, config_path, policy: config.policy.clone(), authority: authority.clone(), tls };
+    tokio::spawn(handle_signals(shutdown.clone(), reloadable));
+    let sockets = [config.socket.clone(), config.socket_ro.clone()];
     let (sink, pump) = rvirtd::driver::events();
     let driver = rvirtd::driver::open(&config, sink)?;
-    let result = rvirtd::serve(listeners, config, driver, pump, shutdown).await;
-    let _ = std::fs::remove_file(&socket);
+    let result = rvirtd::serve(listeners, config, (driver, authority), pump, shutdown).await;
+    for socket in sockets {
+        let _ = std::fs::remove_file(&socket);
+    }
     if let Err(error) = &result {
         tracing::error!("{error:#}");
     }
@@ -133,10 +167,9 @@ fn init_tracing(config: &Config) -> anyhow::Result<FilterHandle> {
     Ok(handle)
 }
 
-/// Binds the unix socket, with its configured mode and group: a stale socket left by a daemon
+/// Binds a unix socket, with its configured mode and group: a stale socket left by a daemon
 /// that died is replaced; a live one, or anything that is not a socket, is refused.
-fn bind_unix(config: &Config) -> anyhow::Result<tokio::net::UnixListener> {
-    let path = &config.socket;
+fn bind_unix(path: &Path, (mode, group): (u32, Option<u32>)) -> anyhow::Result<tokio::net::UnixListener> {
     if let Some(dir) = path.parent()
         && !dir.exists()
     {
@@ -149,7 +182,7 @@ fn bind_unix(config: &Config) -> anyhow::Result<tokio::net::UnixListener> {
     // The umask (0077, see restrict_umask) keeps the socket closed until its mode is set.
     let listener = tokio::net::UnixListener::bind(path)
         .with_context(|| format!("cannot listen on {}", path.display()))?;
-    rvirtd::folders::set_socket_access(path, config.unix_sock_rw_perms, config.unix_sock_group)?;
+    rvirtd::folders::set_socket_access(path, mode, group)?;
     Ok(listener)
 }
 
@@ -179,8 +212,17 @@ fn restrict_umask() {
     unsafe { libc::umask(0o077) };
 }
 
-/// SIGTERM/SIGINT: stop. SIGHUP: reload what can be reloaded (the log filter) and say so.
-async fn handle_signals(shutdown: CancellationToken, filter: FilterHandle, config_path: Option<PathBuf>) {
+/// What SIGHUP reloads.
+struct Reloadable {
+    filter: FilterHandle,
+    config_path: Option<PathBuf>,
+    policy: Option<PathBuf>,
+    authority: Arc<rvirtd::access::Authority>,
+    tls: Option<Arc<rvirtd::tls::TlsServer>>,
+}
+
+/// SIGTERM/SIGINT: stop. SIGHUP: reload what can be reloaded and say so.
+async fn handle_signals(shutdown: CancellationToken, reloadable: Reloadable) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
         (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
@@ -192,15 +234,39 @@ async fn handle_signals(shutdown: CancellationToken, filter: FilterHandle, confi
         tokio::select! {
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); break }
-            _ = hup.recv() => reload(&filter, config_path.as_deref()),
+            _ = hup.recv() => reloadable.reload(),
         }
     }
     shutdown.cancel();
 }
 
-fn reload(filter: &FilterHandle, config_path: Option<&Path>) {
+impl Reloadable {
+    /// The log filter, the access policy and the TLS files; each one that cannot be used keeps
+    /// what was in force, and says why.
+    fn reload(&self) {
+        reload_filter(&self.filter, self.config_path.as_deref());
+        if let Some(path) = &self.policy {
+            match self.authority.reload(path) {
+                Ok(grants) => {
+                    tracing::info!(policy = %path.display(), grants, "SIGHUP: reloaded the access policy")
+                }
+                Err(error) => tracing::error!("SIGHUP: kept the old access policy: {error}"),
+            }
+        }
+        if let Some(tls) = &self.tls {
+            match tls.reload() {
+                Ok(()) => {
+                    tracing::info!("SIGHUP: reloaded the TLS certificates; open connections keep theirs")
+                }
+                Err(error) => tracing::error!("SIGHUP: kept the old TLS certificates: {error:#}"),
+            }
+        }
+    }
+}
+
+fn reload_filter(filter: &FilterHandle, config_path: Option<&Path>) {
     let Some(path) = config_path else {
-        tracing::info!("SIGHUP: no config file to reload; nothing changed");
+        tracing::info!("SIGHUP: no config file, so the log filter stays");
         return;
     };
     let new_filter = RawConfig::read(path).and_then(|raw| {
@@ -210,7 +276,7 @@ fn reload(filter: &FilterHandle, config_path: Option<&Path>) {
     match new_filter {
         Ok((new, text)) => match filter.reload(new) {
             Ok(()) => {
-                tracing::info!(log_filter = %text, "SIGHUP: reloaded the log filter; other settings need a restart")
+                tracing::info!(log_filter = %text, "SIGHUP: reloaded the log filter; settings other than it, the policy and the TLS files need a restart")
             }
             Err(error) => tracing::error!(%error, "SIGHUP: cannot swap the log filter"),
         },

@@ -1,8 +1,8 @@
 //! Paged ListAllDomains (Google AIP-158): `PageToken`, an opaque, authenticated cursor into one
 //! retained snapshot, and `RetainedViews`, the snapshots kept for listings still being paged.
 //!
-//! A token names the snapshot's generation, the last UUID returned, the flags, the caller and the
-//! listing's total count, followed by a keyed BLAKE3 MAC under a key drawn at daemon start, so a
+//! A token names the snapshot's generation, the last UUID returned, the flags, the caller, the
+//! listing's total count and the access policy it was filtered by, followed by a keyed BLAKE3 MAC under a key drawn at daemon start, so a
 //! client can neither forge nor alter one, and one daemon's tokens mean nothing to the next.
 
 use crate::error::{Error, Result};
@@ -26,10 +26,12 @@ pub struct PageToken {
     pub after: Uuid,
     /// The listing's flags: later pages must ask with the same ones.
     pub flags: u32,
-    /// Who asked (see `grpc::caller`): a token is not transferable.
+    /// Who asked (`Caller::token_key`): a token is not transferable.
     pub caller: String,
     /// Matching domains in the whole listing.
     pub count: u64,
+    /// The access policy's epoch at the first page: every page is filtered by the same policy.
+    pub policy_epoch: u64,
 }
 
 const MAC_BYTES: usize = 16;
@@ -57,6 +59,7 @@ impl TokenCodec {
         payload.extend_from_slice(token.after.as_bytes());
         payload.extend_from_slice(&token.flags.to_le_bytes());
         payload.extend_from_slice(&token.count.to_le_bytes());
+        payload.extend_from_slice(&token.policy_epoch.to_le_bytes());
         payload.extend_from_slice(token.caller.as_bytes());
         let mac = blake3::keyed_hash(&self.key, &payload);
         payload.extend_from_slice(&mac.as_bytes()[..MAC_BYTES]);
@@ -73,7 +76,7 @@ impl TokenCodec {
             .step_by(2)
             .map(|i| u8::from_str_radix(text.get(i..i + 2).ok_or_else(invalid)?, 16).map_err(|_| invalid()))
             .collect::<Result<_>>()?;
-        if bytes.len() < 36 + MAC_BYTES {
+        if bytes.len() < 44 + MAC_BYTES {
             return Err(invalid());
         }
         let (payload, mac) = bytes.split_at(bytes.len() - MAC_BYTES);
@@ -92,7 +95,8 @@ impl TokenCodec {
             after: Uuid::from_slice(&payload[8..24]).map_err(|_| invalid())?,
             flags: u32::from_le_bytes(payload[24..28].try_into().expect("4 bytes")),
             count: u64_at(28),
-            caller: String::from_utf8(payload[36..].to_vec()).map_err(|_| invalid())?,
+            policy_epoch: u64_at(36),
+            caller: String::from_utf8(payload[44..].to_vec()).map_err(|_| invalid())?,
         })
     }
 }
@@ -145,7 +149,14 @@ mod tests {
     use super::*;
 
     fn token() -> PageToken {
-        PageToken { generation: 42, after: Uuid::new_v4(), flags: 0x11, caller: "uid 0".into(), count: 7 }
+        PageToken {
+            generation: 42,
+            after: Uuid::new_v4(),
+            flags: 0x11,
+            caller: "uid 0".into(),
+            count: 7,
+            policy_epoch: 3,
+        }
     }
 
     #[test]

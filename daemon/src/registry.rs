@@ -6,6 +6,7 @@
 //! runs without any lock. A writer takes the write lock, derives the next view from the current
 //! one, bumps the generation and swaps the `Arc`. Nothing here awaits, does I/O or knows prost.
 
+use crate::access::Grants;
 use crate::domain::Domain;
 use crate::error::{Error, Result};
 use crate::filter::ListFilter;
@@ -90,24 +91,32 @@ impl View {
         self.iter().filter(|d| filter.matches(d)).cloned().collect()
     }
 
-    /// How many domains `filter` matches.
-    pub fn count(&self, filter: &ListFilter) -> usize {
-        self.iter().filter(|d| filter.matches(d)).count()
+    /// How many domains `filter` matches and the caller sees (`grants`).
+    pub fn count(&self, filter: &ListFilter, grants: &Grants) -> usize {
+        if !grants.filters() {
+            return self.iter().filter(|d| filter.matches(d)).count();
+        }
+        self.iter().filter(|d| filter.matches(d) && grants.sees(d)).count()
     }
 
-    /// The number of active domains.
-    pub fn num_active(&self) -> usize {
-        self.by_id.len()
+    /// The number of active domains the caller sees.
+    pub fn num_active(&self, grants: &Grants) -> usize {
+        if !grants.filters() {
+            return self.by_id.len();
+        }
+        self.iter().filter(|d| d.is_active() && grants.sees(d)).count()
     }
 
-    /// Ids of active domains, ascending, at most `max`.
-    pub fn active_ids(&self, max: usize) -> Vec<i32> {
-        self.by_id.keys().take(max).copied().collect()
+    /// Ids of the active domains the caller sees, ascending, at most `max`.
+    pub fn active_ids(&self, max: usize, grants: &Grants) -> Vec<i32> {
+        let seen = |(_, uuid): &(&i32, &Uuid)| self.domains.get(*uuid).is_some_and(|d| grants.sees(d));
+        self.by_id.iter().filter(seen).take(max).map(|(id, _)| *id).collect()
     }
 
-    /// Names of inactive domains, in UUID order, at most `max`.
-    pub fn inactive_names(&self, max: usize) -> Vec<String> {
-        self.iter().filter(|d| !d.is_active()).take(max).map(|d| d.name().to_owned()).collect()
+    /// Names of the inactive domains the caller sees, in UUID order, at most `max`.
+    pub fn inactive_names(&self, max: usize, grants: &Grants) -> Vec<String> {
+        let names = self.iter().filter(|d| !d.is_active() && grants.sees(d));
+        names.take(max).map(|d| d.name().to_owned()).collect()
     }
 
     /// Applies one change, checking the index invariants: a name belongs to one UUID, an id to
@@ -205,6 +214,10 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn everyone() -> Grants {
+        crate::access::Authority::new(None).grants(&crate::caller::Caller::daemon())
+    }
     use crate::domain::DomainState;
     use crate::xml::{DomainDef, ParseDefaults};
 
@@ -243,7 +256,7 @@ mod tests {
         let view = registry.view();
         assert_eq!(view.by_id(1).unwrap().name(), "a");
         assert_eq!(view.by_name("a").unwrap().id, 1);
-        assert_eq!((view.num_active(), view.generation), (1, 2));
+        assert_eq!((view.num_active(&everyone()), view.generation), (1, 2));
         // The snapshot taken earlier is untouched.
         assert_eq!(before_start.by_name("a").unwrap().id, -1);
         assert!(before_start.by_id(1).is_none());

@@ -23,6 +23,14 @@ pub struct TestDaemon {
     pub uri: String,
     /// Its TCP URI, when it also serves on TCP.
     pub tcp_uri: Option<String>,
+    /// Its read-only socket's URI, when it serves one.
+    pub ro_uri: Option<String>,
+    /// Its TLS URI (`tls://127.0.0.1:PORT`), when the configuration has a `[tls]` table.
+    pub tls_uri: Option<String>,
+    /// Its access policy, to replace as SIGHUP does.
+    pub authority: Arc<rvirtd::access::Authority>,
+    /// Its TLS certificates, to reload as SIGHUP does.
+    pub tls: Option<Arc<rvirtd::tls::TlsServer>>,
     /// The test driver, to report what a hypervisor does on its own (`None` on another driver).
     pub test_driver: Option<Arc<TestDriver>>,
     shutdown: CancellationToken,
@@ -36,19 +44,38 @@ pub async fn start_daemon() -> TestDaemon {
     start_daemon_with(|_| {}).await
 }
 
-/// Starts a daemon on a unix socket in a temporary folder, and on 127.0.0.1 too (its URI in
-/// `tcp_uri`), with the test configuration changed by `configure`.
+/// Starts a daemon on a read-write and a read-only unix socket in a temporary folder, and on
+/// 127.0.0.1 too (its URI in `tcp_uri`), with the test configuration changed by `configure`; with
+/// a `[tls]` table, on TLS too, on a port the kernel picks (`tls_uri`).
 pub async fn start_daemon_with(configure: impl FnOnce(&mut Config)) -> TestDaemon {
+    use rvirtd::caller::Access;
     let dir = tempfile::tempdir().expect("temporary folder");
     let mut config = Config::for_test(dir.path());
     configure(&mut config);
     // Bound before the spawn: the client can connect at once, no sleep needed.
     let listener = tokio::net::UnixListener::bind(&config.socket).expect("bind unix socket");
+    let read_only = tokio::net::UnixListener::bind(&config.socket_ro).expect("bind read-only socket");
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind tcp");
     let tcp_uri = format!("tcp://{}", tcp.local_addr().expect("local address"));
     let uri = format!("unix://{}", config.socket.display());
-    let mut daemon = start(vec![Listener::Unix(listener), Listener::Tcp(tcp)], config, uri, dir).await;
+    let ro_uri = format!("unix://{}?readonly", config.socket_ro.display());
+    let mut listeners = vec![
+        Listener::Unix(listener, Access::ReadWrite),
+        Listener::Unix(read_only, Access::ReadOnly),
+        Listener::Tcp(tcp),
+    ];
+    let (mut tls, mut tls_uri) = (None, None);
+    if let Some(files) = config.tls.clone() {
+        let server = rvirtd::tls::TlsServer::new(files);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind tls");
+        tls_uri = Some(format!("tls://localhost:{}", listener.local_addr().expect("local address").port()));
+        listeners.push(Listener::Tls(listener, server.clone()));
+        tls = Some(server);
+    }
+    let mut daemon = start(listeners, config, uri, dir).await;
     daemon.tcp_uri = Some(tcp_uri);
+    daemon.ro_uri = Some(ro_uri);
+    (daemon.tls, daemon.tls_uri) = (tls, tls_uri);
     daemon
 }
 
@@ -72,9 +99,24 @@ async fn start(listeners: Vec<Listener>, config: Config, uri: String, dir: TempD
         _ => (rvirtd::driver::open(&config, sink).expect("open the driver"), None),
     };
     let reaper = qemu::Reaper { runtime: config.runtime_dir.clone() };
-    let server = tokio::spawn(rvirtd::serve(listeners, config, driver, pump, shutdown.clone()));
+    let authority = rvirtd::access::Authority::load(config.policy.as_deref());
+    let server =
+        tokio::spawn(rvirtd::serve(listeners, config, (driver, authority.clone()), pump, shutdown.clone()));
     let client = rvirt::Connection::open(&uri).await.expect("connect to the test daemon");
-    TestDaemon { client, uri, tcp_uri: None, test_driver, shutdown, server, _reaper: reaper, dir }
+    TestDaemon {
+        client,
+        uri,
+        tcp_uri: None,
+        ro_uri: None,
+        tls_uri: None,
+        authority,
+        tls: None,
+        test_driver,
+        shutdown,
+        server,
+        _reaper: reaper,
+        dir,
+    }
 }
 
 impl TestDaemon {

@@ -3,10 +3,13 @@
 
 pub mod budget;
 pub mod convert;
+pub mod guard;
 pub mod status;
 pub mod trace;
 pub mod watch;
 
+use crate::access::Grants;
+use crate::caller::{Access, Caller, Identity};
 use crate::config::WatchConfig;
 use crate::domains::Domains;
 use crate::error::{DomainRef, Error};
@@ -75,15 +78,15 @@ struct Page {
 /// encoded bytes (always at least one entry).
 fn page(
     view: &crate::registry::View,
-    filter: &ListFilter,
+    (filter, grants): (&ListFilter, &Grants),
     after: Option<uuid::Uuid>,
     max_count: usize,
     budget: usize,
     known_count: Option<u64>,
 ) -> Page {
-    let capacity = if filter.flags() == 0 { view.len().min(max_count) } else { 0 };
+    let capacity = if filter.flags() == 0 && !grants.filters() { view.len().min(max_count) } else { 0 };
     let (mut domains, mut bytes, mut more) = (Vec::with_capacity(capacity), 0, false);
-    for domain in view.iter_after(after).filter(|d| filter.matches(d)) {
+    for domain in view.iter_after(after).filter(|d| filter.matches(d) && grants.sees(d)) {
         // An upper bound of the entry's encoded size: every fixed field at its widest.
         let size = 64 + domain.name().len() + domain.def.extras().title.as_ref().map_or(0, |t| t.len());
         if domains.len() == max_count || (bytes + size > budget && !domains.is_empty()) {
@@ -93,24 +96,18 @@ fn page(
         bytes += size;
         domains.push(convert::summary(domain));
     }
-    let count =
-        known_count.unwrap_or_else(|| if more { view.count(filter) as u64 } else { domains.len() as u64 });
+    let count = known_count
+        .unwrap_or_else(|| if more { view.count(filter, grants) as u64 } else { domains.len() as u64 });
     Page { domains, more, count, bytes }
 }
 
-/// Who is calling, for binding page tokens: the unix peer's uid, or the TCP peer's address.
-fn caller<T>(request: &Request<T>) -> String {
-    use tonic::transport::server::{TcpConnectInfo, UdsConnectInfo};
-    if let Some(info) = request.extensions().get::<UdsConnectInfo>() {
-        return match &info.peer_cred {
-            Some(cred) => format!("uid {}", cred.uid()),
-            None => "unix".to_owned(),
-        };
-    }
-    match request.extensions().get::<TcpConnectInfo>().and_then(|info| info.remote_addr()) {
-        Some(address) => format!("ip {}", address.ip()),
-        None => "unknown".to_owned(),
-    }
+/// Who is calling, as the connection's listener stamped it (`connections`). A request that came
+/// some other way is treated as an anonymous reader: it can never do more than one stamped.
+fn caller<T>(request: &Request<T>) -> Arc<Caller> {
+    request.extensions().get::<Arc<Caller>>().cloned().unwrap_or_else(|| {
+        let address = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        Arc::new(Caller { identity: Identity::Anonymous { address }, access: Access::ReadOnly })
+    })
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -148,9 +145,9 @@ impl Service {
         convert::change(committed, self.domains.history().incarnation())
     }
 
-    async fn operate(&self, uuid: &str, op: Op) -> ChangeReply {
+    async fn operate(&self, caller: &Arc<Caller>, uuid: &str, op: Op) -> ChangeReply {
         let uuid = convert::uuid(uuid)?;
-        Ok(Response::new(self.change(self.domains.operate(uuid, op).await?)))
+        Ok(Response::new(self.change(self.domains.operate_as(caller, uuid, op).await?)))
     }
 
     /// Parses a domain definition; a large one on the work pool, off the async workers.
@@ -165,6 +162,7 @@ impl Service {
     /// Snapshot or checkpoint creation; a large document parsed on the work pool.
     async fn create_moment(
         &self,
+        caller: &Arc<Caller>,
         (uuid, xml, moment_flags): (String, String, u32),
         snapshot: bool,
     ) -> ChangeReply {
@@ -174,16 +172,23 @@ impl Service {
         } else {
             self.pool.run(move || Domains::moment_op(&xml, moment_flags, snapshot)).await??
         };
-        Ok(Response::new(self.change(self.domains.operate(uuid, op).await?)))
+        Ok(Response::new(self.change(self.domains.operate_as(caller, uuid, op).await?)))
     }
 
-    fn domain(&self, uuid: &str) -> Result<Arc<crate::domain::Domain>, Error> {
-        self.domains.get(convert::uuid(uuid)?)
+    /// The domain `uuid` names, if the caller of `request` may see it; a hidden one is missing.
+    fn domain(&self, caller: &Arc<Caller>, uuid: &str) -> Result<Arc<crate::domain::Domain>, Error> {
+        let uuid = convert::uuid(uuid)?;
+        let (view, grants) = (self.domains.view(), self.domains.grants(caller));
+        grants.visible(view.get(&uuid), DomainRef::Uuid(uuid)).cloned()
     }
 
     /// SnapshotCreateXML with REDEFINE (and CURRENT), checked as libvirt's public API does:
     /// CURRENT needs REDEFINE, which excludes HALT and NO_METADATA.
-    async fn redefine_snapshot(&self, request: v1::DomainSnapshotCreateXmlRequest) -> ChangeReply {
+    async fn redefine_snapshot(
+        &self,
+        caller: &Arc<Caller>,
+        request: v1::DomainSnapshotCreateXmlRequest,
+    ) -> ChangeReply {
         let create_flags = request.flags;
         requires_flag(
             create_flags,
@@ -214,7 +219,9 @@ impl Service {
             self.pool.run(move || MomentDef::parse(&xml, "domainsnapshot")).await??
         };
         Ok(Response::new(
-            self.change(self.domains.operate(uuid, Op::SnapshotRedefine(def, create_flags)).await?),
+            self.change(
+                self.domains.operate_as(caller, uuid, Op::SnapshotRedefine(def, create_flags)).await?,
+            ),
         ))
     }
 }
@@ -263,7 +270,7 @@ impl DomainService for Service {
         &self,
         request: Request<v1::WatchDomainEventsRequest>,
     ) -> Reply<Self::WatchDomainEventsStream> {
-        let caller = caller(&request);
+        let grants = self.domains.grants(&caller(&request));
         let request = request.into_inner();
         let filter = ListFilter::from_flags(request.flags)?;
         let bookmark_interval = match request.bookmark_interval_ms {
@@ -287,6 +294,14 @@ impl DomainService for Service {
                 ))
                 .into());
             }
+            if request.after_generation < grants.since_generation() {
+                return Err(Error::PolicyChanged(format!(
+                    "the access policy changed at generation {}, after generation {}; list again",
+                    grants.since_generation(),
+                    request.after_generation
+                ))
+                .into());
+            }
             watch::Start::After(request.after_generation)
         };
         let timing =
@@ -298,7 +313,7 @@ impl DomainService for Service {
             filter,
             start,
             timing,
-            caller,
+            grants,
             stopping,
         )?;
         Ok(Response::new(stream))
@@ -308,12 +323,13 @@ impl DomainService for Service {
         &self,
         request: Request<v1::ListAllDomainsRequest>,
     ) -> Reply<v1::ListAllDomainsResponse> {
-        let caller = caller(&request);
+        let grants = self.domains.grants(&caller(&request));
+        let caller = grants.caller().token_key();
         let request = request.into_inner();
         let filter = ListFilter::from_flags(request.flags)?;
         if request.count_only {
             let view = self.domains.view();
-            let count = view.count(&filter) as u64;
+            let count = view.count(&filter, &grants) as u64;
             return reply(v1::ListAllDomainsResponse {
                 count,
                 generation: view.generation,
@@ -335,6 +351,12 @@ impl DomainService for Service {
             if token.caller != caller {
                 return Err(Error::InvalidArg("page_token was issued to another caller".into()).into());
             }
+            if token.policy_epoch != grants.epoch() {
+                return Err(Error::PageExpired(
+                    "the access policy changed since the first page; list again from the first page".into(),
+                )
+                .into());
+            }
             let view = self.retained.get(token.generation).ok_or_else(|| {
                 Error::PageExpired(format!(
                     "the snapshot of generation {} is no longer retained; list again from the first page",
@@ -355,10 +377,12 @@ impl DomainService for Service {
         // Cutting a large page is milliseconds of CPU with no await in it: on the work pool's
         // low-priority threads, so the async workers stay free to take short calls meanwhile.
         let page = if view.len() > INLINE_PAGE_LIMIT {
-            let view = view.clone();
-            self.pool.run(move || page(&view, &filter, after, max_count, budget, known_count)).await?
+            let (view, grants) = (view.clone(), grants.clone());
+            self.pool
+                .run(move || page(&view, (&filter, &grants), after, max_count, budget, known_count))
+                .await?
         } else {
-            page(&view, &filter, after, max_count, budget, known_count)
+            page(&view, (&filter, &grants), after, max_count, budget, known_count)
         };
         reservation.fit_to(2 * page.bytes, &self.budget)?;
         let Page { domains, more, count, .. } = page;
@@ -366,8 +390,8 @@ impl DomainService for Service {
             (true, Some(last)) => {
                 self.retained.retain(&view);
                 let after = uuid::Uuid::from_u64_pair(last.uuid_high, last.uuid_low);
-                let token =
-                    PageToken { generation: view.generation, after, flags: request.flags, caller, count };
+                let (generation, flags, policy_epoch) = (view.generation, request.flags, grants.epoch());
+                let token = PageToken { generation, after, flags, caller, count, policy_epoch };
                 self.tokens.encode(&token)
             }
             _ => String::new(),
@@ -383,21 +407,31 @@ impl DomainService for Service {
         Ok(response)
     }
 
-    async fn num_of_domains(&self, _: Request<v1::NumOfDomainsRequest>) -> Reply<v1::NumOfDomainsResponse> {
-        reply(v1::NumOfDomainsResponse { count: self.domains.view().num_active() as u32 })
+    async fn num_of_domains(
+        &self,
+        request: Request<v1::NumOfDomainsRequest>,
+    ) -> Reply<v1::NumOfDomainsResponse> {
+        let grants = self.domains.grants(&caller(&request));
+        reply(v1::NumOfDomainsResponse { count: self.domains.view().num_active(&grants) as u32 })
     }
 
     async fn list_domains(&self, request: Request<v1::ListDomainsRequest>) -> Reply<v1::ListDomainsResponse> {
         let max = convert::max_count(request.get_ref().max_ids, "maxids in virConnectListDomains")?;
-        reply(v1::ListDomainsResponse { ids: self.domains.view().active_ids(max) })
+        let grants = self.domains.grants(&caller(&request));
+        reply(v1::ListDomainsResponse { ids: self.domains.view().active_ids(max, &grants) })
     }
 
     async fn num_of_defined_domains(
         &self,
-        _: Request<v1::NumOfDefinedDomainsRequest>,
+        request: Request<v1::NumOfDefinedDomainsRequest>,
     ) -> Reply<v1::NumOfDefinedDomainsResponse> {
-        let view = self.domains.view();
-        reply(v1::NumOfDefinedDomainsResponse { count: (view.len() - view.num_active()) as u32 })
+        let (view, grants) = (self.domains.view(), self.domains.grants(&caller(&request)));
+        let count = if grants.filters() {
+            view.iter().filter(|d| !d.is_active() && grants.sees(d)).count()
+        } else {
+            view.len() - view.num_active(&grants)
+        };
+        reply(v1::NumOfDefinedDomainsResponse { count: count as u32 })
     }
 
     async fn list_defined_domains(
@@ -406,7 +440,8 @@ impl DomainService for Service {
     ) -> Reply<v1::ListDefinedDomainsResponse> {
         let max =
             convert::max_count(request.get_ref().max_names, "maxnames in virConnectListDefinedDomains")?;
-        reply(v1::ListDefinedDomainsResponse { names: self.domains.view().inactive_names(max) })
+        let grants = self.domains.grants(&caller(&request));
+        reply(v1::ListDefinedDomainsResponse { names: self.domains.view().inactive_names(max, &grants) })
     }
 
     async fn lookup_domain_by_id(
@@ -417,8 +452,8 @@ impl DomainService for Service {
         if id < 0 {
             return Err(Error::InvalidArg("id in virDomainLookupByID must be zero or greater".into()).into());
         }
-        let view = self.domains.view();
-        let domain = view.by_id(id).ok_or(Error::NoDomain(DomainRef::Id(id)))?;
+        let (view, grants) = (self.domains.view(), self.domains.grants(&caller(&request)));
+        let domain = grants.visible(view.by_id(id), DomainRef::Id(id))?;
         reply(v1::LookupDomainResponse { domain: Some(convert::handle(domain)) })
     }
 
@@ -427,8 +462,8 @@ impl DomainService for Service {
         request: Request<v1::LookupDomainByNameRequest>,
     ) -> Reply<v1::LookupDomainResponse> {
         let name = convert::name(&request.get_ref().name)?;
-        let view = self.domains.view();
-        let domain = view.by_name(name).ok_or_else(|| Error::NoDomain(DomainRef::Name(name.to_owned())))?;
+        let (view, grants) = (self.domains.view(), self.domains.grants(&caller(&request)));
+        let domain = grants.visible(view.by_name(name), DomainRef::Name(name.to_owned()))?;
         reply(v1::LookupDomainResponse { domain: Some(convert::handle(domain)) })
     }
 
@@ -436,55 +471,57 @@ impl DomainService for Service {
         &self,
         request: Request<v1::LookupDomainByUuidRequest>,
     ) -> Reply<v1::LookupDomainResponse> {
-        let domain = self.domain(&request.get_ref().uuid)?;
+        let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
         reply(v1::LookupDomainResponse { domain: Some(convert::handle(&domain)) })
     }
 
     async fn domain_define_xml(&self, request: Request<v1::DomainDefineXmlRequest>) -> ChangeReply {
+        let caller = caller(&request);
         let request = request.into_inner();
         let def = self.parse_def(request.xml).await?;
-        reply(self.change(self.domains.define(def, request.flags).await?))
+        reply(self.change(self.domains.define_as(&caller, def, request.flags).await?))
     }
 
     async fn domain_create_xml(&self, request: Request<v1::DomainCreateXmlRequest>) -> ChangeReply {
+        let caller = caller(&request);
         let request = request.into_inner();
         let def = self.parse_def(request.xml).await?;
-        reply(self.change(self.domains.create(def, request.flags).await?))
+        reply(self.change(self.domains.create_as(&caller, def, request.flags).await?))
     }
 
     async fn domain_create(&self, request: Request<v1::DomainCreateRequest>) -> ChangeReply {
         Error::check_flags(request.get_ref().flags, 0, "virDomainCreateWithFlags")?;
-        self.operate(&request.get_ref().uuid, Op::Start).await
+        self.operate(&caller(&request), &request.get_ref().uuid, Op::Start).await
     }
 
     async fn domain_shutdown(&self, request: Request<v1::DomainShutdownRequest>) -> ChangeReply {
         Error::check_flags(request.get_ref().flags, 0, "virDomainShutdownFlags")?;
-        self.operate(&request.get_ref().uuid, Op::Shutdown).await
+        self.operate(&caller(&request), &request.get_ref().uuid, Op::Shutdown).await
     }
 
     async fn domain_reboot(&self, request: Request<v1::DomainRebootRequest>) -> ChangeReply {
         let reboot_flags = request.get_ref().flags;
         Error::check_flags(reboot_flags, flags::REBOOT_ALL, "virDomainReboot")?;
-        self.operate(&request.get_ref().uuid, Op::Reboot(reboot_flags)).await
+        self.operate(&caller(&request), &request.get_ref().uuid, Op::Reboot(reboot_flags)).await
     }
 
     async fn domain_reset(&self, request: Request<v1::DomainResetRequest>) -> ChangeReply {
         Error::check_flags(request.get_ref().flags, 0, "virDomainReset")?;
-        self.operate(&request.get_ref().uuid, Op::Reset).await
+        self.operate(&caller(&request), &request.get_ref().uuid, Op::Reset).await
     }
 
     async fn domain_destroy(&self, request: Request<v1::DomainDestroyRequest>) -> ChangeReply {
         let destroy_flags = request.get_ref().flags;
         Error::check_flags(destroy_flags, flags::DESTROY_GRACEFUL, "virDomainDestroyFlags")?;
-        self.operate(&request.get_ref().uuid, Op::Destroy(destroy_flags)).await
+        self.operate(&caller(&request), &request.get_ref().uuid, Op::Destroy(destroy_flags)).await
     }
 
     async fn domain_suspend(&self, request: Request<v1::DomainSuspendRequest>) -> ChangeReply {
-        self.operate(&request.get_ref().uuid, Op::Suspend).await
+        self.operate(&caller(&request), &request.get_ref().uuid, Op::Suspend).await
     }
 
     async fn domain_resume(&self, request: Request<v1::DomainResumeRequest>) -> ChangeReply {
-        self.operate(&request.get_ref().uuid, Op::Resume).await
+        self.operate(&caller(&request), &request.get_ref().uuid, Op::Resume).await
     }
 
     async fn domain_undefine(&self, request: Request<v1::DomainUndefineRequest>) -> ChangeReply {
@@ -494,12 +531,12 @@ impl DomainService for Service {
             flags::UNDEFINE_MANAGED_SAVE | flags::UNDEFINE_SNAPSHOTS_METADATA,
             "virDomainUndefineFlags",
         )?;
-        self.operate(&request.get_ref().uuid, Op::Undefine(undefine_flags)).await
+        self.operate(&caller(&request), &request.get_ref().uuid, Op::Undefine(undefine_flags)).await
     }
 
     async fn domain_managed_save(&self, request: Request<v1::DomainManagedSaveRequest>) -> ChangeReply {
         Error::check_flags(request.get_ref().flags, flags::MANAGED_SAVE_ALL, "virDomainManagedSave")?;
-        self.operate(&request.get_ref().uuid, Op::ManagedSave).await
+        self.operate(&caller(&request), &request.get_ref().uuid, Op::ManagedSave).await
     }
 
     async fn domain_has_managed_save_image(
@@ -507,7 +544,7 @@ impl DomainService for Service {
         request: Request<v1::DomainHasManagedSaveImageRequest>,
     ) -> Reply<v1::DomainHasManagedSaveImageResponse> {
         Error::check_flags(request.get_ref().flags, 0, "virDomainHasManagedSaveImage")?;
-        let domain = self.domain(&request.get_ref().uuid)?;
+        let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
         reply(v1::DomainHasManagedSaveImageResponse { has_managed_save: domain.has_managed_save })
     }
 
@@ -516,24 +553,32 @@ impl DomainService for Service {
         request: Request<v1::DomainManagedSaveRemoveRequest>,
     ) -> ChangeReply {
         Error::check_flags(request.get_ref().flags, 0, "virDomainManagedSaveRemove")?;
-        self.operate(&request.get_ref().uuid, Op::ManagedSaveRemove).await
+        self.operate(&caller(&request), &request.get_ref().uuid, Op::ManagedSaveRemove).await
     }
 
     async fn domain_set_autostart(&self, request: Request<v1::DomainSetAutostartRequest>) -> ChangeReply {
-        self.operate(&request.get_ref().uuid, Op::SetAutostart(request.get_ref().autostart)).await
+        self.operate(
+            &caller(&request),
+            &request.get_ref().uuid,
+            Op::SetAutostart(request.get_ref().autostart),
+        )
+        .await
     }
 
     async fn domain_get_autostart(
         &self,
         request: Request<v1::DomainGetAutostartRequest>,
     ) -> Reply<v1::DomainGetAutostartResponse> {
-        reply(v1::DomainGetAutostartResponse { autostart: self.domain(&request.get_ref().uuid)?.autostart })
+        reply(v1::DomainGetAutostartResponse {
+            autostart: self.domain(&caller(&request), &request.get_ref().uuid)?.autostart,
+        })
     }
 
     async fn domain_pm_suspend_for_duration(
         &self,
         request: Request<v1::DomainPmSuspendForDurationRequest>,
     ) -> ChangeReply {
+        let who = caller(&request);
         let request = request.get_ref();
         Error::check_flags(request.flags, 0, "virDomainPMSuspendForDuration")?;
         if request.target > 2 {
@@ -543,12 +588,12 @@ impl DomainService for Service {
             // As the QEMU driver: guests cannot be told when to wake up.
             return Err(Error::InvalidArg("duration not supported, use 0".into()).into());
         }
-        self.operate(&request.uuid, Op::PmSuspend).await
+        self.operate(&who, &request.uuid, Op::PmSuspend).await
     }
 
     async fn domain_pm_wakeup(&self, request: Request<v1::DomainPmWakeupRequest>) -> ChangeReply {
         Error::check_flags(request.get_ref().flags, 0, "virDomainPMWakeup")?;
-        self.operate(&request.get_ref().uuid, Op::PmWakeup).await
+        self.operate(&caller(&request), &request.get_ref().uuid, Op::PmWakeup).await
     }
 
     async fn domain_get_state(
@@ -556,7 +601,7 @@ impl DomainService for Service {
         request: Request<v1::DomainGetStateRequest>,
     ) -> Reply<v1::DomainGetStateResponse> {
         Error::check_flags(request.get_ref().flags, 0, "virDomainGetState")?;
-        let domain = self.domain(&request.get_ref().uuid)?;
+        let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
         reply(v1::DomainGetStateResponse { state: convert::state(domain.state), reason: domain.reason })
     }
 
@@ -564,7 +609,7 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainGetInfoRequest>,
     ) -> Reply<v1::DomainGetInfoResponse> {
-        let domain = self.domain(&request.get_ref().uuid)?;
+        let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
         let driver = self.domains.driver();
         let usage = driver.usage(&domain);
         reply(v1::DomainGetInfoResponse {
@@ -588,7 +633,7 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainGetXmlDescResponse> {
         let xml_flags = request.get_ref().flags;
         Error::check_flags(xml_flags, flags::XML_ALL, "virDomainGetXMLDesc")?;
-        let domain = self.domain(&request.get_ref().uuid)?;
+        let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
         let xml = if xml_flags & flags::XML_INACTIVE != 0 {
             domain.next_def.as_ref().unwrap_or(&domain.def).to_xml(None)
         } else {
@@ -601,25 +646,30 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainIsActiveRequest>,
     ) -> Reply<v1::DomainIsActiveResponse> {
-        reply(v1::DomainIsActiveResponse { active: self.domain(&request.get_ref().uuid)?.is_active() })
+        reply(v1::DomainIsActiveResponse {
+            active: self.domain(&caller(&request), &request.get_ref().uuid)?.is_active(),
+        })
     }
 
     async fn domain_is_persistent(
         &self,
         request: Request<v1::DomainIsPersistentRequest>,
     ) -> Reply<v1::DomainIsPersistentResponse> {
-        reply(v1::DomainIsPersistentResponse { persistent: self.domain(&request.get_ref().uuid)?.persistent })
+        reply(v1::DomainIsPersistentResponse {
+            persistent: self.domain(&caller(&request), &request.get_ref().uuid)?.persistent,
+        })
     }
 
     async fn domain_snapshot_create_xml(
         &self,
         request: Request<v1::DomainSnapshotCreateXmlRequest>,
     ) -> ChangeReply {
+        let who = caller(&request);
         let request = request.into_inner();
         if request.flags & (flags::SNAPSHOT_CREATE_REDEFINE | flags::SNAPSHOT_CREATE_CURRENT) != 0 {
-            return self.redefine_snapshot(request).await;
+            return self.redefine_snapshot(&who, request).await;
         }
-        self.create_moment((request.uuid, request.xml, request.flags), true).await
+        self.create_moment(&who, (request.uuid, request.xml, request.flags), true).await
     }
 
     async fn domain_list_all_snapshots(
@@ -628,7 +678,7 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainListAllSnapshotsResponse> {
         let list_flags = request.get_ref().flags;
         Error::check_flags(list_flags, flags::SNAPSHOT_LIST_ALL, "virDomainListAllSnapshots")?;
-        let domain = self.domain(&request.get_ref().uuid)?;
+        let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
         let listed = lifecycle::list_snapshots(&domain.moments, None, list_flags)?;
         let snapshots = listed.into_iter().map(|s| convert::snapshot_of(&domain, s)).collect();
         reply(v1::DomainListAllSnapshotsResponse { snapshots })
@@ -640,7 +690,7 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainSnapshotNumResponse> {
         let list_flags = request.get_ref().flags;
         Error::check_flags(list_flags, flags::SNAPSHOT_LIST_ALL, "virDomainSnapshotNum")?;
-        let domain = self.domain(&request.get_ref().uuid)?;
+        let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
         let count = lifecycle::list_snapshots(&domain.moments, None, list_flags)?.len() as u32;
         reply(v1::DomainSnapshotNumResponse { count })
     }
@@ -649,6 +699,7 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainRevertToSnapshotRequest>,
     ) -> ChangeReply {
+        let who = caller(&request);
         let request = request.get_ref();
         exclusive_flags(
             request.flags,
@@ -657,16 +708,17 @@ impl DomainService for Service {
         )?;
         Error::check_flags(request.flags, flags::SNAPSHOT_REVERT_ALL, "virDomainRevertToSnapshot")?;
         let name = convert::moment_name(&request.name)?;
-        self.operate(&request.uuid, Op::SnapshotRevert(name.to_owned(), request.flags)).await
+        self.operate(&who, &request.uuid, Op::SnapshotRevert(name.to_owned(), request.flags)).await
     }
 
     async fn domain_snapshot_lookup_by_name(
         &self,
         request: Request<v1::DomainSnapshotLookupByNameRequest>,
     ) -> Reply<v1::DomainSnapshotLookupByNameResponse> {
+        let who = caller(&request);
         let request = request.get_ref();
         Error::check_flags(request.flags, 0, "virDomainSnapshotLookupByName")?;
-        let domain = self.domain(&request.uuid)?;
+        let domain = self.domain(&who, &request.uuid)?;
         let snapshot = lifecycle::find_snapshot(&domain.moments, convert::moment_name(&request.name)?)?;
         reply(v1::DomainSnapshotLookupByNameResponse {
             snapshot: Some(convert::snapshot_of(&domain, snapshot)),
@@ -678,7 +730,7 @@ impl DomainService for Service {
         request: Request<v1::DomainSnapshotCurrentRequest>,
     ) -> Reply<v1::DomainSnapshotCurrentResponse> {
         Error::check_flags(request.get_ref().flags, 0, "virDomainSnapshotCurrent")?;
-        let domain = self.domain(&request.get_ref().uuid)?;
+        let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
         let current =
             domain.moments.current_snapshot.as_deref().ok_or_else(|| {
                 Error::NoRelatedSnapshot("the domain does not have a current snapshot".into())
@@ -692,7 +744,7 @@ impl DomainService for Service {
         request: Request<v1::DomainHasCurrentSnapshotRequest>,
     ) -> Reply<v1::DomainHasCurrentSnapshotResponse> {
         Error::check_flags(request.get_ref().flags, 0, "virDomainHasCurrentSnapshot")?;
-        let domain = self.domain(&request.get_ref().uuid)?;
+        let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
         let has_current_snapshot = domain.moments.current_snapshot.is_some();
         reply(v1::DomainHasCurrentSnapshotResponse { has_current_snapshot })
     }
@@ -701,9 +753,10 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainSnapshotGetXmlDescRequest>,
     ) -> Reply<v1::DomainSnapshotGetXmlDescResponse> {
+        let who = caller(&request);
         let request = request.get_ref();
         Error::check_flags(request.flags, flags::SNAPSHOT_XML_SECURE, "virDomainSnapshotGetXMLDesc")?;
-        let domain = self.domain(&request.uuid)?;
+        let domain = self.domain(&who, &request.uuid)?;
         let snapshot = lifecycle::find_snapshot(&domain.moments, convert::moment_name(&request.name)?)?;
         reply(v1::DomainSnapshotGetXmlDescResponse { xml: convert::snapshot_xml(&domain, snapshot) })
     }
@@ -712,9 +765,10 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainSnapshotGetParentRequest>,
     ) -> Reply<v1::DomainSnapshotGetParentResponse> {
+        let who = caller(&request);
         let request = request.get_ref();
         Error::check_flags(request.flags, 0, "virDomainSnapshotGetParent")?;
-        let domain = self.domain(&request.uuid)?;
+        let domain = self.domain(&who, &request.uuid)?;
         let snapshot = lifecycle::find_snapshot(&domain.moments, convert::moment_name(&request.name)?)?;
         let parent = snapshot.parent.as_deref().ok_or_else(|| {
             Error::NoRelatedSnapshot(format!("snapshot '{}' does not have a parent", snapshot.name))
@@ -727,9 +781,10 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainSnapshotIsCurrentRequest>,
     ) -> Reply<v1::DomainSnapshotIsCurrentResponse> {
+        let who = caller(&request);
         let request = request.get_ref();
         Error::check_flags(request.flags, 0, "virDomainSnapshotIsCurrent")?;
-        let domain = self.domain(&request.uuid)?;
+        let domain = self.domain(&who, &request.uuid)?;
         let snapshot = lifecycle::find_snapshot(&domain.moments, convert::moment_name(&request.name)?)?;
         let current = domain.moments.current_snapshot.as_deref() == Some(snapshot.name.as_str());
         reply(v1::DomainSnapshotIsCurrentResponse { current })
@@ -739,9 +794,10 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainSnapshotHasMetadataRequest>,
     ) -> Reply<v1::DomainSnapshotHasMetadataResponse> {
+        let who = caller(&request);
         let request = request.get_ref();
         Error::check_flags(request.flags, 0, "virDomainSnapshotHasMetadata")?;
-        let domain = self.domain(&request.uuid)?;
+        let domain = self.domain(&who, &request.uuid)?;
         lifecycle::find_snapshot(&domain.moments, convert::moment_name(&request.name)?)?;
         // Every snapshot rvirt knows is known through its metadata.
         reply(v1::DomainSnapshotHasMetadataResponse { has_metadata: true })
@@ -751,9 +807,10 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainSnapshotListAllChildrenRequest>,
     ) -> Reply<v1::DomainSnapshotListAllChildrenResponse> {
+        let who = caller(&request);
         let request = request.get_ref();
         Error::check_flags(request.flags, flags::SNAPSHOT_LIST_ALL, "virDomainSnapshotListAllChildren")?;
-        let domain = self.domain(&request.uuid)?;
+        let domain = self.domain(&who, &request.uuid)?;
         let name = convert::moment_name(&request.name)?;
         let listed = lifecycle::list_snapshots(&domain.moments, Some(name), request.flags)?;
         let snapshots = listed.into_iter().map(|s| convert::snapshot_of(&domain, s)).collect();
@@ -764,28 +821,31 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainSnapshotNumChildrenRequest>,
     ) -> Reply<v1::DomainSnapshotNumChildrenResponse> {
+        let who = caller(&request);
         let request = request.get_ref();
         Error::check_flags(request.flags, flags::SNAPSHOT_LIST_ALL, "virDomainSnapshotNumChildren")?;
-        let domain = self.domain(&request.uuid)?;
+        let domain = self.domain(&who, &request.uuid)?;
         let name = convert::moment_name(&request.name)?;
         let count = lifecycle::list_snapshots(&domain.moments, Some(name), request.flags)?.len() as u32;
         reply(v1::DomainSnapshotNumChildrenResponse { count })
     }
 
     async fn domain_snapshot_delete(&self, request: Request<v1::DomainSnapshotDeleteRequest>) -> ChangeReply {
+        let who = caller(&request);
         let request = request.get_ref();
         Error::check_flags(request.flags, flags::SNAPSHOT_DELETE_ALL, "virDomainSnapshotDelete")?;
         exclusive_children_flags(request.flags, "SNAPSHOT")?;
         let name = convert::moment_name(&request.name)?;
-        self.operate(&request.uuid, Op::SnapshotDelete(name.to_owned(), request.flags)).await
+        self.operate(&who, &request.uuid, Op::SnapshotDelete(name.to_owned(), request.flags)).await
     }
 
     async fn domain_checkpoint_create_xml(
         &self,
         request: Request<v1::DomainCheckpointCreateXmlRequest>,
     ) -> ChangeReply {
+        let who = caller(&request);
         let request = request.into_inner();
-        self.create_moment((request.uuid, request.xml, request.flags), false).await
+        self.create_moment(&who, (request.uuid, request.xml, request.flags), false).await
     }
 
     async fn domain_list_all_checkpoints(
@@ -793,7 +853,7 @@ impl DomainService for Service {
         request: Request<v1::DomainListAllCheckpointsRequest>,
     ) -> Reply<v1::DomainListAllCheckpointsResponse> {
         Error::check_flags(request.get_ref().flags, 0, "virDomainListAllCheckpoints")?;
-        let domain = self.domain(&request.get_ref().uuid)?;
+        let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
         reply(v1::DomainListAllCheckpointsResponse {
             checkpoints: domain.moments.checkpoints.iter().map(convert::checkpoint).collect(),
         })
@@ -803,10 +863,11 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainCheckpointDeleteRequest>,
     ) -> ChangeReply {
+        let who = caller(&request);
         let request = request.get_ref();
         Error::check_flags(request.flags, flags::CHECKPOINT_DELETE_ALL, "virDomainCheckpointDelete")?;
         exclusive_children_flags(request.flags, "CHECKPOINT")?;
         let name = convert::moment_name(&request.name)?;
-        self.operate(&request.uuid, Op::CheckpointDelete(name.to_owned(), request.flags)).await
+        self.operate(&who, &request.uuid, Op::CheckpointDelete(name.to_owned(), request.flags)).await
     }
 }

@@ -19,9 +19,11 @@ pub fn code(error: &Error) -> Code {
         | Error::ConfigUnsupported(_)
         | Error::PageExpired(_)
         | Error::OtherIncarnation(_)
+        | Error::PolicyChanged(_)
         | Error::StoreUnusable(_)
         | Error::OperationFailed(_) => Code::FailedPrecondition,
         Error::Timeout(_) => Code::DeadlineExceeded,
+        Error::ReadOnly(_) | Error::AccessDenied(_) => Code::PermissionDenied,
         Error::HistoryTooOld(_) => Code::OutOfRange,
         Error::Persist { source, .. } if crate::error::is_out_of_space(source) => Code::ResourceExhausted,
         Error::Busy(_) => Code::ResourceExhausted,

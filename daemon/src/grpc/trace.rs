@@ -1,11 +1,12 @@
-//! `RpcTraceLayer`: one tracing span per RPC, with its method and peer, and a closing event with
+//! `RpcTraceLayer`: one tracing span per RPC, with its method and caller, and a closing event with
 //! its duration and gRPC status. A tower layer, so every service (ours, health, reflection) gets it.
 
+use crate::caller::Caller;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tonic::codegen::http;
-use tonic::transport::server::{TcpConnectInfo, UdsConnectInfo};
 use tracing::Instrument;
 
 /// Wraps a service with `RpcTrace`.
@@ -45,10 +46,11 @@ where
         let span = tracing::info_span!(
             "rpc",
             method = request.uri().path(),
-            peer = %peer(&request),
+            caller = %caller_of(&request),
             duration_us = tracing::field::Empty,
             grpc_status = tracing::field::Empty,
         );
+        let mutating = super::guard::is_mutating(request.uri().path());
         let started = Instant::now();
         let response = self.inner.call(request);
         Box::pin(
@@ -67,7 +69,12 @@ where
                 let span = tracing::Span::current();
                 span.record("duration_us", started.elapsed().as_micros() as u64);
                 span.record("grpc_status", status.as_str());
-                tracing::debug!("rpc done");
+                // Every mutating call is logged, with its caller (the span's fields).
+                if mutating {
+                    tracing::info!("rpc done");
+                } else {
+                    tracing::debug!("rpc done");
+                }
                 result
             }
             .instrument(span),
@@ -75,16 +82,10 @@ where
     }
 }
 
-/// Who is calling: the TCP address, or the unix peer's pid and uid.
-fn peer<B>(request: &http::Request<B>) -> String {
-    if let Some(info) = request.extensions().get::<TcpConnectInfo>() {
-        return info.remote_addr().map_or_else(|| "tcp".to_owned(), |address| address.to_string());
-    }
-    if let Some(info) = request.extensions().get::<UdsConnectInfo>() {
-        return match &info.peer_cred {
-            Some(cred) => format!("unix pid={} uid={}", cred.pid().unwrap_or(-1), cred.uid()),
-            None => "unix".to_owned(),
-        };
-    }
-    "unknown".to_owned()
+/// Who is calling, for the log.
+fn caller_of<B>(request: &http::Request<B>) -> String {
+    request
+        .extensions()
+        .get::<Arc<Caller>>()
+        .map_or_else(|| "unknown".to_owned(), |caller| caller.to_string())
 }

@@ -12,6 +12,7 @@
 //! for it.
 
 use super::convert;
+use crate::access::Grants;
 use crate::domains::Domains;
 use crate::error::Error;
 use crate::filter::ListFilter;
@@ -102,7 +103,9 @@ pub struct WatchEvents {
     timing: Timing,
     /// When HTTP/2 last asked for more.
     last_poll: Instant,
-    caller: String,
+    /// The caller's rights under the policy the stream started with; a replaced policy ends the
+    /// stream (FAILED_PRECONDITION: list again).
+    grants: Grants,
     /// The daemon is stopping: the stream ends (UNAVAILABLE), so the client resumes later instead
     /// of holding the shutdown up.
     stopping: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
@@ -111,7 +114,7 @@ pub struct WatchEvents {
 }
 
 impl WatchEvents {
-    /// Opens a stream for `caller` following the history of `domains` from `start` for the domains `filter`
+    /// Opens a stream for the caller of `grants` following the history of `domains` from `start` for the domains `filter`
     /// matches. Refuses a generation the history does not reach (see `Gap`).
     pub fn open(
         watchers: &Watchers,
@@ -119,7 +122,7 @@ impl WatchEvents {
         filter: ListFilter,
         start: Start,
         timing: Timing,
-        caller: String,
+        grants: Grants,
         stopping: tokio_util::sync::CancellationToken,
     ) -> Result<Self, Error> {
         let slot = watchers.admit()?;
@@ -132,7 +135,7 @@ impl WatchEvents {
             }
             Start::Initial(view) => (view.generation, Some((view, None))),
         };
-        tracing::debug!(%caller, position, flags = filter.flags(), "watch opened");
+        tracing::debug!(caller = %grants.caller(), position, flags = filter.flags(), "watch opened");
         Ok(WatchEvents {
             domains,
             filter,
@@ -142,7 +145,7 @@ impl WatchEvents {
             bookmark: Box::pin(tokio::time::sleep(timing.bookmark_interval)),
             timing,
             last_poll: Instant::now(),
-            caller,
+            grants,
             stopping: Box::pin(stopping.cancelled_owned()),
             done: false,
             _slot: slot,
@@ -165,8 +168,19 @@ impl WatchEvents {
 
     fn end(&mut self, error: Error) -> Poll<Option<Result<v1::WatchDomainEventsResponse, tonic::Status>>> {
         self.done = true;
-        tracing::info!(caller = %self.caller, position = self.position, %error, "watch ended");
+        tracing::info!(caller = %self.grants.caller(), position = self.position, %error, "watch ended");
         Poll::Ready(Some(Err(error.into())))
+    }
+
+    /// Refuses to go on once the access policy the stream decides with was replaced.
+    fn same_policy(&self) -> Result<(), Error> {
+        if self.domains.authority().epoch() == self.grants.epoch() {
+            return Ok(());
+        }
+        Err(Error::PolicyChanged(format!(
+            "the access policy changed after generation {}; list again",
+            self.position
+        )))
     }
 
     /// The next part of the initial state, or its end marker.
@@ -174,7 +188,8 @@ impl WatchEvents {
         let (view, after) = self.initial.as_mut()?;
         let mut events = Vec::new();
         let mut bytes = 0;
-        for domain in view.iter_after(*after).filter(|d| self.filter.matches(d)) {
+        let (filter, grants) = (&self.filter, &self.grants);
+        for domain in view.iter_after(*after).filter(|d| filter.matches(d) && grants.sees(d)) {
             let event = v1::DomainEvent {
                 kind: Kind::Added as i32,
                 generation: view.generation,
@@ -215,8 +230,10 @@ impl WatchEvents {
                 return Ok(events);
             }
             for entry in entries {
+                // Checked before each entry is judged, so none is judged by a replaced policy.
+                self.same_policy()?;
                 self.position = entry.generation;
-                if let Some(event) = event(&entry, &self.filter) {
+                if let Some(event) = event(&entry, &self.filter, &self.grants) {
                     bytes += prost::Message::encoded_len(&event);
                     events.push(event);
                     if events.len() == MAX_EVENTS || bytes >= MAX_MESSAGE_BYTES {
@@ -228,11 +245,11 @@ impl WatchEvents {
     }
 }
 
-/// What one history entry is to a watcher with `filter`: nothing when the domain was not in its
-/// view before and is not after.
-fn event(entry: &Entry, filter: &ListFilter) -> Option<v1::DomainEvent> {
-    let before = entry.before.as_ref().filter(|d| filter.matches(d));
-    let after = entry.after.as_ref().filter(|d| filter.matches(d));
+/// What one history entry is to a watcher with `filter` and `grants`: nothing when the domain
+/// was not in its view before and is not after. A domain the caller may not see is in no view.
+fn event(entry: &Entry, filter: &ListFilter, grants: &Grants) -> Option<v1::DomainEvent> {
+    let before = entry.before.as_ref().filter(|d| filter.matches(d) && grants.sees(d));
+    let after = entry.after.as_ref().filter(|d| filter.matches(d) && grants.sees(d));
     let (kind, domain) = match (before, after) {
         (None, None) => return None,
         (None, Some(after)) => (Kind::Added, after),
@@ -290,6 +307,9 @@ impl Stream for WatchEvents {
                 self.position
             );
             return self.end(Error::Busy(message));
+        }
+        if let Err(error) = self.same_policy() {
+            return self.end(error);
         }
         if let Some(events) = self.initial_part() {
             return self.message(events);
