@@ -6,9 +6,9 @@ use crate::flags::{
     ListFlags, MomentDeleteFlags, RebootFlags, SnapshotListFlags, SnapshotRevertFlags, UndefineFlags,
 };
 use crate::types::{self, Change, Checkpoint, DomainId, DomainInfo, DomainState, Listing, Snapshot};
+use crate::uri::{TlsFiles, Uri};
 use hyper_util::rt::TokioIo;
 use rvirt_proto::v1::{self, domain_service_client::DomainServiceClient};
-use std::path::PathBuf;
 use tonic::transport::{Channel, Endpoint};
 use uuid::Uuid;
 
@@ -20,6 +20,7 @@ pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 #[derive(Debug, Clone)]
 pub struct Connection {
     client: DomainServiceClient<Channel>,
+    channel: Channel,
 }
 
 /// A domain handle, as libvirt's virDomainPtr: the connection plus name, uuid and id as they were
@@ -40,6 +41,37 @@ fn tuned(endpoint: Endpoint) -> Endpoint {
         .max_frame_size(1 << 20)
 }
 
+/// The TLS settings for a connection to `host` with `files` (already resolved).
+fn client_tls(host: &str, files: &TlsFiles) -> Result<tonic::transport::ClientTlsConfig> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).map_err(|e| {
+            Error::local(ErrorKind::InvalidArg, format!("cannot read the TLS {what} {}: {e}", path.display()))
+        })
+    };
+    let ca = files.ca.as_deref().ok_or_else(|| {
+        Error::local(
+            ErrorKind::InvalidArg,
+            "no CA certificate for tls://: give --tls-ca, set RVIRT_TLS_CA or put it at ~/.pki/rvirt/cacert.pem",
+        )
+    })?;
+    let mut config =
+        ClientTlsConfig::new().domain_name(host).ca_certificate(Certificate::from_pem(read(ca, "CA")?));
+    match (&files.cert, &files.key) {
+        (Some(cert), Some(key)) => {
+            config = config.identity(Identity::from_pem(read(cert, "certificate")?, read(key, "key")?));
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Error::local(
+                ErrorKind::InvalidArg,
+                "a TLS client certificate needs its key, and a key its certificate: give both",
+            ));
+        }
+    }
+    Ok(config)
+}
+
 impl Connection {
     /// The URI used when none is given: `$RVIRT_DEFAULT_URI`, else the default socket.
     pub fn default_uri() -> String {
@@ -49,31 +81,42 @@ impl Connection {
             .unwrap_or_else(|| format!("unix://{}", rvirt_proto::default_socket_path().display()))
     }
 
-    /// Opens `unix:///absolute/path` or `tcp://host:port`.
+    /// Opens `unix:///absolute/path[?readonly]`, `tcp://host:port` or `tls://host[:port]` (see
+    /// `Uri`), with the TLS files found as `TlsFiles::resolve` says.
     pub async fn open(uri: &str) -> Result<Self> {
-        let channel = if let Some(path) = uri.strip_prefix("unix://") {
-            if !path.starts_with('/') {
-                return Err(Error::local(
-                    ErrorKind::InvalidArg,
-                    format!("unix URI needs an absolute path: {uri}"),
-                ));
+        Self::open_with(uri, &TlsFiles::default()).await
+    }
+
+    /// `open`, with TLS files given explicitly (each one not given is looked for as
+    /// `TlsFiles::resolve` says).
+    pub async fn open_with(uri: &str, tls: &TlsFiles) -> Result<Self> {
+        let channel = match Uri::parse(uri)? {
+            Uri::Unix { path, .. } => {
+                let connector = tower::service_fn(move |_: tonic::transport::Uri| {
+                    let path = path.clone();
+                    async move {
+                        Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?))
+                    }
+                });
+                // The authority is unused: the connector dials the socket.
+                tuned(Endpoint::from_static("http://localhost")).connect_with_connector(connector).await
             }
-            let path = PathBuf::from(path);
-            let connector = tower::service_fn(move |_: tonic::transport::Uri| {
-                let path = path.clone();
-                async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?)) }
-            });
-            // The authority is unused: the connector dials the socket.
-            tuned(Endpoint::from_static("http://localhost")).connect_with_connector(connector).await
-        } else if let Some(address) = uri.strip_prefix("tcp://") {
-            let endpoint = Endpoint::from_shared(format!("http://{}", address.trim_end_matches('/')))
-                .map_err(|e| Error::local(ErrorKind::InvalidArg, format!("bad URI {uri}: {e}")))?;
-            tuned(endpoint).tcp_nodelay(true).connect().await
-        } else {
-            return Err(Error::local(
-                ErrorKind::InvalidArg,
-                format!("unsupported URI '{uri}': use unix:///path/to/socket or tcp://host:port"),
-            ));
+            Uri::Tcp { address } => {
+                let endpoint = Endpoint::from_shared(format!("http://{address}"))
+                    .map_err(|e| Error::local(ErrorKind::InvalidArg, format!("bad URI {uri}: {e}")))?;
+                tuned(endpoint).tcp_nodelay(true).connect().await
+            }
+            Uri::Tls { host, port } => {
+                let authority =
+                    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+                let endpoint = Endpoint::from_shared(format!("https://{authority}"))
+                    .map_err(|e| Error::local(ErrorKind::InvalidArg, format!("bad URI {uri}: {e}")))?
+                    .tls_config(client_tls(&host, &tls.resolve())?)
+                    .map_err(|e| {
+                        Error::local(ErrorKind::InvalidArg, format!("TLS settings for {uri}: {e}"))
+                    })?;
+                tuned(endpoint).tcp_nodelay(true).connect().await
+            }
         };
         let channel = channel.map_err(|e| {
             Error::local(
@@ -81,10 +124,15 @@ impl Connection {
                 format!("failed to connect to {uri}: {e}; is rvirtd running?"),
             )
         })?;
-        let client = DomainServiceClient::new(channel)
+        let client = DomainServiceClient::new(channel.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        Ok(Connection { client })
+        Ok(Connection { client, channel })
+    }
+
+    /// The channel itself, for calls by path (a generic gRPC client).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     /// The generated gRPC client on this connection, for fields the typed methods do not expose

@@ -1,6 +1,6 @@
 //! rvirt: the client library for rvirtd.
 //!
-//! `Connection::open("unix:///run/rvirt/rvirt-sock" | "tcp://127.0.0.1:16510")` gives one method
+//! `Connection::open("unix:///run/rvirt/rvirt-sock" | "tcp://127.0.0.1:16510" | "tls://host")` gives one method
 //! per connection-level RPC; `Domain` handles give one per domain-level RPC. Enumerate domains
 //! with the atomic `Connection::list_all_domains`, or, to compare, with `legacy_list_all`.
 
@@ -10,6 +10,7 @@ pub mod flags;
 mod informer;
 mod legacy;
 mod types;
+pub mod uri;
 
 pub use connection::{Connection, Domain, MAX_MESSAGE_BYTES};
 pub use error::{Error, ErrorKind, Result};
@@ -21,3 +22,4 @@ pub use legacy::{LegacyEntry, LegacyListing, LegacyStep, legacy_list_all, legacy
 pub use rvirt_proto::event::{EventType, changed, detail};
 pub use rvirt_proto::v1 as proto;
 pub use types::{Change, Checkpoint, DomainId, DomainInfo, DomainState, DomainSummary, Listing, Snapshot};
+pub use uri::{TlsFiles, Uri};

@@ -189,6 +189,8 @@ fn find_command(name: &str) -> Option<&'static CmdDef> {
 pub(crate) struct Runner {
     /// The daemon's URI.
     uri: String,
+    /// `--tls-ca`, `--tls-cert`, `--tls-key`.
+    tls: rvirt::TlsFiles,
     /// `-q`.
     quiet: bool,
     /// The connection, once open; a failed attempt leaves `None` and the next command retries.
@@ -201,8 +203,9 @@ impl Runner {
         let session = match self.session.take() {
             Some(session) => session,
             None => {
-                let conn =
-                    Connection::open(&self.uri).await.context("failed to connect to the hypervisor")?;
+                let conn = Connection::open_with(&self.uri, &self.tls)
+                    .await
+                    .context("failed to connect to the hypervisor")?;
                 Session { conn, out: self.printer() }
             }
         };
@@ -284,8 +287,12 @@ Usage: rvirsh [-c URI] [-q] COMMAND [ARGS...]
        rvirsh [-c URI] [-q] \"COMMAND [ARGS...]; COMMAND [ARGS...]...\"
        rvirsh [-c URI] [-q]    (commands from standard input, one line at a time)
 
-  -c, --connect URI   rvirtd to talk to (unix:///path or tcp://host:port);
-                      default $RVIRT_DEFAULT_URI, else the default socket
+  -c, --connect URI   rvirtd to talk to: unix:///path[?readonly], tcp://host:port or
+                      tls://host[:port]; default $RVIRT_DEFAULT_URI, else the default socket
+  -r, --readonly      connect read-only (the daemon's read-only socket)
+      --tls-ca FILE   CA certificate for tls:// [default: $RVIRT_TLS_CA, else ~/.pki/rvirt/cacert.pem]
+      --tls-cert FILE client certificate for tls:// [default: $RVIRT_TLS_CERT, else ~/.pki/rvirt/clientcert.pem]
+      --tls-key FILE  its private key [default: $RVIRT_TLS_KEY, else ~/.pki/rvirt/clientkey.pem]
   -q, --quiet         quiet mode: no informational messages, no table headers
   -h, --help          this help
   -v, --version       rvirsh's version
@@ -302,6 +309,8 @@ checkpoint-delete, event (lifecycle events); help, quit, exit.
 #[derive(Debug, Default)]
 struct Global {
     uri: Option<String>,
+    readonly: bool,
+    tls: rvirt::TlsFiles,
     quiet: bool,
     help: bool,
     version: bool,
@@ -322,21 +331,23 @@ fn parse_global(args: &[String]) -> anyhow::Result<(Global, &[String])> {
                 Some((name, value)) => (name, Some(value.to_owned())),
                 None => (long, None),
             };
-            match name {
-                "connect" => {
-                    let value = match inline {
-                        Some(value) => value,
-                        None => {
-                            let value = args
-                                .get(index)
-                                .cloned()
-                                .with_context(|| format!("option '--{name}' requires an argument"))?;
-                            index += 1;
-                            value
-                        }
-                    };
-                    global.uri = Some(value);
+            let mut value = || -> anyhow::Result<String> {
+                if let Some(value) = inline.clone() {
+                    return Ok(value);
                 }
+                let value = args
+                    .get(index)
+                    .cloned()
+                    .with_context(|| format!("option '--{name}' requires an argument"))?;
+                index += 1;
+                Ok(value)
+            };
+            match name {
+                "connect" => global.uri = Some(value()?),
+                "tls-ca" => global.tls.ca = Some(value()?.into()),
+                "tls-cert" => global.tls.cert = Some(value()?.into()),
+                "tls-key" => global.tls.key = Some(value()?.into()),
+                "readonly" => global.readonly = true,
                 "quiet" => global.quiet = true,
                 "help" => global.help = true,
                 "version" => global.version = true,
@@ -351,6 +362,7 @@ fn parse_global(args: &[String]) -> anyhow::Result<(Global, &[String])> {
         for (position, option) in shorts.char_indices() {
             match option {
                 'q' => global.quiet = true,
+                'r' => global.readonly = true,
                 'h' => global.help = true,
                 'v' | 'V' => global.version = true,
                 'c' => {
@@ -393,8 +405,11 @@ pub(crate) async fn run(args: &[String]) -> anyhow::Result<ExitCode> {
     .map_err(anyhow::Error::msg)?;
 
     let named = global.uri.is_some();
-    let uri = global.uri.unwrap_or_else(Connection::default_uri);
-    let mut runner = Runner { uri, quiet: global.quiet, session: None };
+    let mut uri = global.uri.unwrap_or_else(Connection::default_uri);
+    if global.readonly && !uri.contains("?readonly") {
+        uri.push_str("?readonly");
+    }
+    let mut runner = Runner { uri, tls: global.tls, quiet: global.quiet, session: None };
     if named {
         // As virsh: a connection named with -c opens before any command runs or is read.
         runner.session().await?;

@@ -1,6 +1,8 @@
 //! The one integration-test binary: every module starts real rvirtd instances and talks to them
 //! over real sockets.
 
+/// Identities and access: the read-only socket, the policy that filters, mutual TLS.
+mod access;
 /// SIGKILL at random moments under churn: nothing acknowledged is lost, nothing half there.
 mod crash;
 /// Changes a hypervisor makes on its own, through the one event pump.

@@ -1,6 +1,7 @@
 //! The integration-test harness: `TestDaemon`, a real rvirtd serving on a real socket in this
 //! process, and helpers to find the workspace's built binaries.
 
+pub mod certs;
 pub mod crash;
 pub mod process;
 pub mod qemu;

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_qemu;
 mod bench_watch;
+mod certs;
 mod crash;
 mod race;
 mod service;
@@ -22,6 +23,7 @@ const USAGE: &str = "usage: cargo xtask <task> [options]
 
 tasks:
   bench            benchmarks of a release rvirtd, beside libvirtd when installed (--quick, --qemu)
+  certs            a throwaway CA, server and client certificates for TLS tests and demos (DIR)
   crash            kill rvirtd with SIGKILL under churn, restart, check nothing is lost (--kills N)
   install-service  install rvirtd, rvirsh, the systemd unit and the default config (--dry-run)
   race             legacy enumeration vs ListAllDomains under churn, every atomic listing replayed
@@ -57,6 +59,7 @@ ListAllDomains with 1, 10 and 30 guests running, daemon RSS; beside libvirt's ow
 (python3-libvirt's qemu:///embed, libvirt-daemon-driver-qemu) on the same guest.
   --quick        3 runs of each operation, 20 listings (about a minute)
   --runs N       runs of each operation [default: 20; 3 with --quick]",
+        "certs" => certs::USAGE,
         "crash" => "usage: cargo xtask crash [--kills N] [--clients C] [--domains D] [--max-churn-ms MS] [--json FILE]
 
 Kills rvirtd with SIGKILL at random moments under churn, restarts it, and checks every
@@ -134,6 +137,7 @@ fn main() -> anyhow::Result<()> {
     }
     match task {
         Some("bench") => bench::run_task(&root(), rest),
+        Some("certs") => certs::run_task(rest),
         Some("crash") => crash::run_task(rest),
         Some("install-service") => service::run_task(&root(), rest),
         Some("race") => race::run_task(rest),
