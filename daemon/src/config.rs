@@ -544,5 +544,30 @@ mod tests {
         assert_eq!(Config::resolve(group).unwrap().unix_sock_group, Some(0));
         let group = RawConfig { unix_sock_group: Some("no-such-group-here".into()), ..RawConfig::default() };
         assert!(resolve(group).unwrap_err().contains("no such group"));
+        // With a policy, others may use the read-write socket: the policy decides what they may do.
+        let shared = RawConfig { policy: Some("/etc/rvirt/policy.toml".into()), ..perms("0666") };
+        assert_eq!(Config::resolve(shared).unwrap().unix_sock_rw_perms, 0o666);
+    }
+
+    #[test]
+    fn tls_beyond_loopback_needs_client_certificates_and_the_read_only_socket_sits_beside() {
+        let tls = |listen: &str, client_ca: Option<&str>| RawConfig {
+            tls: Some(TlsConfig {
+                listen: listen.parse().unwrap(),
+                cert: "/c".into(),
+                key: "/k".into(),
+                client_ca: client_ca.map(PathBuf::from),
+            }),
+            ..RawConfig::default()
+        };
+        let error = Config::resolve(tls("0.0.0.0:16514", None)).unwrap_err().to_string();
+        assert!(error.contains("without client certificates"), "{error}");
+        assert!(Config::resolve(tls("0.0.0.0:16514", Some("/ca"))).is_ok());
+        assert!(Config::resolve(tls("127.0.0.1:16514", None)).is_ok());
+        let raw = RawConfig { socket: Some("/run/x/sock".into()), ..RawConfig::default() };
+        assert_eq!(Config::resolve(raw).unwrap().socket_ro, PathBuf::from("/run/x/sock-ro"));
+        let same =
+            RawConfig { socket: Some("/s".into()), socket_ro: Some("/s".into()), ..RawConfig::default() };
+        assert!(Config::resolve(same).is_err());
     }
 }

@@ -305,6 +305,17 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_policy_is_valid() {
+        let policy = Policy::parse(include_str!("../../dist/policy.toml")).unwrap();
+        assert_eq!(policy.len(), 3);
+        assert_eq!(
+            policy.rights(&unix(5, 1001), "web-1", Uuid::nil()),
+            Rights::READ | Rights::LIFECYCLE | Rights::SNAPSHOT
+        );
+        assert_eq!(policy.rights(&unix(5, 1001), "db-1", Uuid::nil()), Rights::empty());
+    }
+
+    #[test]
     fn bad_policies_say_what_is_wrong() {
         let error = |text: &str| Policy::parse(text).unwrap_err();
         assert!(error("[[grant]]\nallow = ['read']").contains("names nobody"));
