@@ -69,6 +69,8 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     restrict_umask();
+    // Before any thread: it reads and clears the environment.
+    let passed = rvirtd::systemd::passed_sockets();
     // More workers than cores: a worker busy encoding a large listing must not keep a short call
     // (a mutation, a lookup) waiting for a free one; the kernel shares the cores between them.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -76,10 +78,10 @@ fn main() -> anyhow::Result<()> {
         .worker_threads((cores * 2).max(4))
         .enable_all()
         .build()?
-        .block_on(run())
+        .block_on(run(passed))
 }
 
-async fn run() -> anyhow::Result<()> {
+async fn run(mut passed: Vec<rvirtd::systemd::Passed>) -> anyhow::Result<()> {
     let args = Args::parse();
     let config_path = args.config.clone().or_else(RawConfig::default_path);
     let file = match &config_path {
@@ -107,28 +109,57 @@ async fn run() -> anyhow::Result<()> {
     }
 
     rvirtd::folders::ensure_private_dir(&config.runtime_dir, "runtime folder")?;
-    let mut listeners = vec![
-        Listener::Unix(
-            bind_unix(&config.socket, (config.unix_sock_rw_perms, config.unix_sock_group))?,
-            Access::ReadWrite,
-        ),
-        Listener::Unix(
-            bind_unix(&config.socket_ro, (config.unix_sock_ro_perms, config.unix_sock_group))?,
-            Access::ReadOnly,
-        ),
-    ];
-    if let Some(address) = config.listen {
+    // Sockets systemd passed (rvirtd.socket, rvirtd-ro.socket, ...) are used as they are; the
+    // others are bound here, and removed at exit.
+    let mut take = |name: &str| passed.iter().position(|p| p.name == name).map(|i| passed.remove(i).fd);
+    let mut bound = Vec::new();
+    let mut unix = |fd: Option<std::os::fd::OwnedFd>, name: &str, path: &Path, mode: u32| {
+        if let Some(fd) = fd {
+            tracing::info!(socket = name, "using the socket systemd passed");
+            return passed_unix(fd, name);
+        }
+        bound.push(path.to_owned());
+        bind_unix(path, (mode, config.unix_sock_group))
+    };
+    let rw = unix(take("rvirt-sock"), "rvirt-sock", &config.socket, config.unix_sock_rw_perms)?;
+    let ro = unix(take("rvirt-sock-ro"), "rvirt-sock-ro", &config.socket_ro, config.unix_sock_ro_perms)?;
+    let mut listeners = vec![Listener::Unix(rw, Access::ReadWrite), Listener::Unix(ro, Access::ReadOnly)];
+    if let Some(fd) = take("rvirt-tcp") {
+        let listener = passed_tcp(fd, "rvirt-tcp")?;
+        let address = listener.local_addr()?;
+        if !address.ip().is_loopback() {
+            anyhow::bail!(
+                "refusing the plain TCP socket systemd passed on {address}: plain TCP is for loopback only"
+            );
+        }
+        listeners.push(Listener::Tcp(listener));
+    } else if let Some(address) = config.listen {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
         listeners.push(Listener::Tcp(listener));
     }
     let tls = config.tls.clone().map(rvirtd::tls::TlsServer::new);
-    if let (Some(files), Some(tls)) = (&config.tls, &tls) {
-        let listener = tokio::net::TcpListener::bind(files.listen)
-            .await
-            .with_context(|| format!("cannot listen on {} (TLS)", files.listen))?;
-        listeners.push(Listener::Tls(listener, tls.clone()));
+    match (&config.tls, &tls, take("rvirt-tls")) {
+        (Some(_), Some(tls), Some(fd)) => {
+            listeners.push(Listener::Tls(passed_tcp(fd, "rvirt-tls")?, tls.clone()))
+        }
+        (Some(files), Some(tls), None) => {
+            let listener = tokio::net::TcpListener::bind(files.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (TLS)", files.listen))?;
+            listeners.push(Listener::Tls(listener, tls.clone()));
+        }
+        (_, _, Some(_)) => anyhow::bail!(
+            "systemd passed a TLS socket (rvirt-tls) but the config has no [tls] table with the certificates"
+        ),
+        _ => {}
+    }
+    for unknown in passed {
+        tracing::warn!(
+            name = unknown.name,
+            "ignoring a socket systemd passed under a name rvirtd does not know"
+        );
     }
     let authority = rvirtd::access::Authority::load(config.policy.as_deref());
 
@@ -136,7 +167,7 @@ async fn run() -> anyhow::Result<()> {
     let reloadable =
         Reloadable { filter, config_path, policy: config.policy.clone(), authority: authority.clone(), tls };
     tokio::spawn(handle_signals(shutdown.clone(), reloadable));
-    let sockets = [config.socket.clone(), config.socket_ro.clone()];
+    let sockets = bound;
     let (sink, pump) = rvirtd::driver::events();
     let driver = rvirtd::driver::open(&config, sink)?;
     let result = rvirtd::serve(listeners, config, (driver, authority), pump, shutdown).await;
@@ -184,6 +215,26 @@ fn bind_unix(path: &Path, (mode, group): (u32, Option<u32>)) -> anyhow::Result<t
         .with_context(|| format!("cannot listen on {}", path.display()))?;
     rvirtd::folders::set_socket_access(path, mode, group)?;
     Ok(listener)
+}
+
+/// A unix listening socket systemd passed under `name`.
+fn passed_unix(fd: std::os::fd::OwnedFd, name: &str) -> anyhow::Result<tokio::net::UnixListener> {
+    let listener = std::os::unix::net::UnixListener::from(fd);
+    listener
+        .local_addr()
+        .with_context(|| format!("the socket systemd passed as {name} is not a unix socket"))?;
+    listener.set_nonblocking(true)?;
+    Ok(tokio::net::UnixListener::from_std(listener)?)
+}
+
+/// A TCP listening socket systemd passed under `name`.
+fn passed_tcp(fd: std::os::fd::OwnedFd, name: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = std::net::TcpListener::from(fd);
+    listener
+        .local_addr()
+        .with_context(|| format!("the socket systemd passed as {name} is not a TCP socket"))?;
+    listener.set_nonblocking(true)?;
+    Ok(tokio::net::TcpListener::from_std(listener)?)
 }
 
 /// Raises the soft limit on open descriptors to the hard one (systemd's LimitNOFILE, or the

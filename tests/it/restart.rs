@@ -242,3 +242,57 @@ async fn health_checking_and_reflection_answer() {
     assert!(services.contains(&"rvirt.v1.DomainService".to_string()), "{services:?}");
     daemon.stop().await;
 }
+
+#[tokio::test]
+async fn socket_activation_serves_the_sockets_systemd_passed_and_leaves_them_in_place() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = DaemonDirs::under(root.path());
+    let socket_ro = dirs.runtime.join("rvirt-sock-ro");
+    std::fs::create_dir_all(&dirs.runtime).unwrap();
+    std::fs::set_permissions(&dirs.runtime, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    // systemd-socket-activate binds both sockets, waits for a connection, then execs rvirtd with
+    // LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES, as systemd does for rvirtd.socket and rvirtd-ro.socket.
+    let mut wrapper = tokio::process::Command::new("/usr/bin/systemd-socket-activate")
+        .arg("-l")
+        .arg(&dirs.socket)
+        .arg("-l")
+        .arg(&socket_ro)
+        .arg("--fdname=rvirt-sock:rvirt-sock-ro")
+        .arg("-E")
+        .arg("RUST_LOG=info")
+        .arg(rvirt_tests::workspace_binary("rvirtd"))
+        .args(["--config", "/dev/null", "--state-dir"])
+        .arg(&dirs.state)
+        .arg("--runtime-dir")
+        .arg(&dirs.runtime)
+        .arg("--socket")
+        .arg(&dirs.socket)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("systemd-socket-activate (Debian's systemd package; `cargo xtask test` installs it)");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !(dirs.socket.exists() && socket_ro.exists()) {
+        assert!(std::time::Instant::now() < deadline, "the sockets were not bound");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The first connection starts the daemon; it serves the socket it was handed.
+    let conn = Connection::open(&format!("unix://{}", dirs.socket.display())).await.unwrap();
+    conn.define_xml(&domain_xml("activated", 1), 0).await.unwrap();
+    let ro = Connection::open(&format!("unix://{}?readonly", dirs.socket.display())).await.unwrap();
+    assert_eq!(ro.list_defined_domains(10).await.unwrap(), vec!["activated".to_owned()]);
+    let error = ro.define_xml(&domain_xml("other", 2), 0).await.unwrap_err();
+    assert_eq!(error.code, tonic::Code::PermissionDenied, "{error:?}");
+    // SIGTERM: the daemon stops and leaves systemd's sockets where they are.
+    let pid = wrapper.id().unwrap(); // the wrapper exec'd rvirtd: the same process
+    assert!(std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap().contains("rvirtd"));
+    assert!(std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap().success());
+    let status =
+        tokio::time::timeout(std::time::Duration::from_secs(20), wrapper.wait()).await.unwrap().unwrap();
+    let mut logs = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut wrapper.stdout.take().unwrap(), &mut logs).await.unwrap();
+    assert!(status.success(), "{status:?}: {logs}");
+    assert!(logs.contains("using the socket systemd passed socket=\"rvirt-sock-ro\""), "{logs}");
+    assert!(dirs.socket.exists() && socket_ro.exists(), "the daemon removed sockets it did not bind");
+}

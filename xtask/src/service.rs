@@ -27,6 +27,13 @@ pub(crate) fn run_task(root: &Path, args: &[String]) -> anyhow::Result<()> {
         (release.join("rvirtd"), prefix.join("bin/rvirtd"), true, 0o755),
         (release.join("rvirsh"), prefix.join("bin/rvirsh"), true, 0o755),
         (root.join("dist/rvirtd.service"), PathBuf::from("/etc/systemd/system/rvirtd.service"), true, 0o644),
+        (root.join("dist/rvirtd.socket"), PathBuf::from("/etc/systemd/system/rvirtd.socket"), true, 0o644),
+        (
+            root.join("dist/rvirtd-ro.socket"),
+            PathBuf::from("/etc/systemd/system/rvirtd-ro.socket"),
+            true,
+            0o644,
+        ),
         (root.join("dist/rvirtd.toml"), PathBuf::from("/etc/rvirt/rvirtd.toml"), false, 0o644),
         (root.join("README.md"), prefix.join("share/doc/rvirt/README.md"), true, 0o644),
     ];

@@ -33,6 +33,11 @@ const NEEDS: &[Need] = &[
         present: || Path::new("/usr/bin/qemu-system-x86_64").exists(),
         why: "QEMU, for the qemu driver's tests (tests/it/qemu.rs and daemon/src/driver/qemu), which fail without it",
     },
+    Need {
+        package: "systemd",
+        present: || Path::new("/usr/bin/systemd-socket-activate").exists(),
+        why: "systemd-socket-activate, which passes rvirtd its sockets as systemd does (tests/it/restart.rs)",
+    },
 ];
 
 pub(crate) fn run_task(args: &[String]) -> anyhow::Result<()> {
