@@ -3,6 +3,8 @@
 //! read from the contract itself: every RPC that answers `DomainChangeResponse`, and only those
 //! (proto/rvirt/v1/domain.proto says so), so a new mutating RPC is covered without a list to
 //! keep. Jobs check the same again (`access`): this layer only answers early.
+//! Only the function's name is libvirt's ("virDomainCreate"): the message is the same as
+//! libvirt's remote driver sends for a read-only connection.
 
 use crate::caller::Caller;
 use crate::error::Error;
@@ -82,8 +84,9 @@ where
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let read_only = request.extensions().get::<Arc<Caller>>().is_some_and(|caller| caller.read_only());
         if read_only && is_mutating(request.uri().path()) {
-            let method = request.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
-            let status: tonic::Status = Error::ReadOnly(method).into();
+            // libvirt names the function: the RPCs carry libvirt's names without "vir".
+            let method = request.uri().path().rsplit('/').next().unwrap_or_default();
+            let status: tonic::Status = Error::ReadOnly(format!("vir{method}")).into();
             return Box::pin(async move { Ok(status.into_http()) });
         }
         Box::pin(self.inner.call(request))
