@@ -41,6 +41,22 @@ fn tuned(endpoint: Endpoint) -> Endpoint {
         .max_frame_size(1 << 20)
 }
 
+/// An error and its causes, "a: b: c" (tonic's transport error says only "transport error").
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Wrappers often repeat their cause's words; say them once.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// The TLS settings for a connection to `host` with `files` (already resolved).
 fn client_tls(host: &str, files: &TlsFiles) -> Result<tonic::transport::ClientTlsConfig> {
     use tonic::transport::{Certificate, ClientTlsConfig, Identity};
@@ -90,7 +106,9 @@ impl Connection {
     /// `open`, with TLS files given explicitly (each one not given is looked for as
     /// `TlsFiles::resolve` says).
     pub async fn open_with(uri: &str, tls: &TlsFiles) -> Result<Self> {
-        let channel = match Uri::parse(uri)? {
+        let parsed = Uri::parse(uri)?;
+        let is_tls = matches!(parsed, Uri::Tls { .. });
+        let channel = match parsed {
             Uri::Unix { path, .. } => {
                 let connector = tower::service_fn(move |_: tonic::transport::Uri| {
                     let path = path.clone();
@@ -121,13 +139,28 @@ impl Connection {
         let channel = channel.map_err(|e| {
             Error::local(
                 ErrorKind::Connection,
-                format!("failed to connect to {uri}: {e}; is rvirtd running?"),
+                format!("failed to connect to {uri}: {}; is rvirtd running?", chain(&e)),
             )
         })?;
         let client = DomainServiceClient::new(channel.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        Ok(Connection { client, channel })
+        let conn = Connection { client, channel };
+        if is_tls {
+            // With TLS 1.3 a server that refuses the client's certificate says so only after the
+            // handshake; ask once, so that shows here, explained, and not as the first call's
+            // "operation was canceled".
+            if let Err(error) = conn.client.clone().num_of_domains(v1::NumOfDomainsRequest {}).await {
+                let explained = format!(
+                    "the TLS connection to {uri} was refused ({}); if rvirtd asks for client \
+                     certificates, give one its CA signed, not expired, with --tls-cert and --tls-key \
+                     (or RVIRT_TLS_CERT, RVIRT_TLS_KEY, ~/.pki/rvirt/clientcert.pem)",
+                    error.message()
+                );
+                return Err(Error::local(ErrorKind::Connection, explained));
+            }
+        }
+        Ok(conn)
     }
 
     /// The channel itself, for calls by path (a generic gRPC client).
