@@ -5,6 +5,7 @@ mod bench_qemu;
 mod bench_watch;
 mod certs;
 mod crash;
+mod fuzz;
 mod race;
 mod service;
 mod soak;
@@ -25,6 +26,7 @@ tasks:
   bench            benchmarks of a release rvirtd, beside libvirtd when installed (--quick, --qemu)
   certs            a throwaway CA, server and client certificates for TLS tests and demos (DIR)
   crash            kill rvirtd with SIGKILL under churn, restart, check nothing is lost (--kills N)
+  fuzz             run the parsers' fuzz targets, each for a bounded time (--seconds N, --target NAME)
   install-service  install rvirtd, rvirsh, the systemd unit and the default config (--dry-run)
   race             legacy enumeration vs ListAllDomains under churn, every atomic listing replayed
   soak             an informer against ListAllDomains at the same generations, across reconnects and restarts
@@ -69,6 +71,7 @@ acknowledged change survived and nothing in flight came back half.
   --domains D        domains per client [default: 6]
   --max-churn-ms MS  longest churn between two kills [default: 400]
   --json FILE        also write the report as JSON",
+        "fuzz" => fuzz::USAGE,
         "install-service" => "usage: cargo xtask install-service [--prefix DIR] [--dry-run]
 
 Builds rvirtd and rvirsh in release and installs them under DIR/bin, the systemd unit in
@@ -139,6 +142,7 @@ fn main() -> anyhow::Result<()> {
         Some("bench") => bench::run_task(&root(), rest),
         Some("certs") => certs::run_task(rest),
         Some("crash") => crash::run_task(rest),
+        Some("fuzz") => fuzz::run_task(&root(), rest),
         Some("install-service") => service::run_task(&root(), rest),
         Some("race") => race::run_task(rest),
         Some("soak") => soak::run_task(rest),
