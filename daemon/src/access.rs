@@ -169,25 +169,30 @@ impl Grants {
         self.require(rights, required(op), domain.name())
     }
 
-    /// A define or create of `name`/`uuid` (with `needed` rights) that would replace or collide
-    /// with `existing` (the domains holding that UUID and that name). A collision with a domain
-    /// the caller may not see answers as a define outside its rights does, naming only what the
+    /// Decides a define or create of `name`/`uuid` (which needs `needed`) against the domains
+    /// holding that UUID and that name, with `decide` (lifecycle's define or create) on the
+    /// domains given to it. The caller's rights on what it sent are checked first (they depend on
+    /// nothing else). A hidden domain in the way is treated as absent: if the define would still
+    /// fail on what the caller sees, that answer is given (it names only visible domains);
+    /// otherwise it is refused as a define outside the caller's rights is, naming only what the
     /// caller sent (see ARCHITECTURE.md, "Access control").
-    pub fn check_define(
+    pub fn decide_define<T>(
         &self,
         (name, uuid): (&str, Uuid),
         needed: Rights,
-        existing: [Option<&Domain>; 2],
-    ) -> Result<()> {
-        let denied = || self.denied(needed, name);
-        if existing.iter().flatten().any(|domain| !self.sees(domain)) {
-            return Err(denied());
-        }
+        (by_uuid, by_name): (Option<&Domain>, Option<&Domain>),
+        decide: impl Fn(Option<&Domain>, Option<&Domain>) -> Result<T>,
+    ) -> Result<T> {
         self.require(self.rights_on(name, uuid), needed, name)?;
-        for domain in existing.into_iter().flatten() {
+        let (seen_uuid, seen_name) = (by_uuid.filter(|d| self.sees(d)), by_name.filter(|d| self.sees(d)));
+        if seen_uuid.is_some() != by_uuid.is_some() || seen_name.is_some() != by_name.is_some() {
+            decide(seen_uuid, seen_name)?;
+            return Err(self.denied(needed, name));
+        }
+        for domain in [by_uuid, by_name].into_iter().flatten() {
             self.require(self.rights(domain), needed, domain.name())?;
         }
-        Ok(())
+        decide(by_uuid, by_name)
     }
 
     fn require(&self, held: Rights, needed: Rights, name: &str) -> Result<()> {

@@ -19,9 +19,11 @@ pub enum Identity {
     },
     /// A remote client over TLS with a certificate the configured CA signed.
     Certificate {
-        /// The certificate's subject, RFC 4514 style ("CN=alice,O=example").
+        /// The certificate's subject in its own order, values escaped as RFC 4514 says
+        /// ("CN=alice, O=example"; see `tls::identity`).
         subject: String,
-        /// Its subject alternative names (DNS names, IP addresses, e-mail addresses).
+        /// Its subject alternative names, typed ("DNS:host.example", "IP:192.0.2.7",
+        /// "email:a@example", "URI:...").
         sans: Vec<String>,
         /// Where it connects from.
         address: SocketAddr,

@@ -218,12 +218,12 @@ impl Domains {
         let (uuid, authority, caller) = (def.uuid, self.authority.clone(), caller.clone());
         self.job(uuid, None, Some(claim), move |view| {
             let (by_uuid, by_name) = (view.get(&def.uuid).cloned(), view.by_name(&def.name).cloned());
-            authority.grants(&caller).check_define(
+            authority.grants(&caller).decide_define(
                 (&def.name, def.uuid),
                 Rights::DEFINE,
-                [by_uuid.as_deref(), by_name.as_deref()],
-            )?;
-            lifecycle::define(def, by_uuid.as_deref(), by_name.as_deref())
+                (by_uuid.as_deref(), by_name.as_deref()),
+                |by_uuid, by_name| lifecycle::define(def.clone(), by_uuid, by_name),
+            )
         })
         .await
     }
@@ -232,10 +232,16 @@ impl Domains {
     /// are hidden from the caller, a claim held by another call in flight is refused as a
     /// define outside the caller's rights is, without naming the other domain.
     fn claim(&self, caller: &Arc<Caller>, def: &DomainDef, needed: Rights) -> Result<Claim> {
-        Claim::take(&self.claims, def.name.clone(), def.uuid).map_err(|error| {
-            let grants = self.grants(caller);
-            if grants.filters() { grants.denied(needed, &def.name) } else { error }
-        })
+        let grants = self.grants(caller);
+        // First what depends only on what the caller sent: a caller without the right claims
+        // nothing (and holds no other define up).
+        if !grants.rights_on(&def.name, def.uuid).contains(needed) {
+            return Err(grants.denied(needed, &def.name));
+        }
+        // Differs from libvirt: libvirt names the domain in the way; a caller some domains are
+        // hidden from is told only that it may not define this one.
+        Claim::take(&self.claims, def.name.clone(), def.uuid)
+            .map_err(|error| if grants.filters() { grants.denied(needed, &def.name) } else { error })
     }
 
     /// virDomainCreateXML.
@@ -263,12 +269,12 @@ impl Domains {
         let (uuid, authority, caller) = (def.uuid, self.authority.clone(), caller.clone());
         self.job(uuid, Some(Op::Start), Some(claim), move |view| {
             let (by_uuid, by_name) = (view.get(&def.uuid).cloned(), view.by_name(&def.name).cloned());
-            authority.grants(&caller).check_define(
+            authority.grants(&caller).decide_define(
                 (&def.name, def.uuid),
                 needed,
-                [by_uuid.as_deref(), by_name.as_deref()],
-            )?;
-            lifecycle::create(def, by_uuid.as_deref(), by_name.as_deref())
+                (by_uuid.as_deref(), by_name.as_deref()),
+                |by_uuid, by_name| lifecycle::create(def.clone(), by_uuid, by_name),
+            )
         })
         .await
     }

@@ -45,7 +45,9 @@ pub mod flags {
         MOMENT_DELETE_CHILDREN | MOMENT_DELETE_METADATA_ONLY | MOMENT_DELETE_CHILDREN_ONLY;
     /// VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_MIGRATABLE, as libvirt's
     /// test driver (UPDATE_CPU is refused there).
-    pub const XML_ALL: u32 = 1 | 2 | 8;
+    pub const XML_ALL: u32 = XML_SECURE | XML_INACTIVE | 8;
+    /// VIR_DOMAIN_XML_SECURE: include secrets (graphics passwords).
+    pub const XML_SECURE: u32 = 1;
     /// VIR_DOMAIN_XML_INACTIVE.
     pub const XML_INACTIVE: u32 = 2;
     /// VIR_DOMAIN_REBOOT_ACPI_POWER_BTN | GUEST_AGENT | INITCTL | SIGNAL | PARAVIRT: every reboot

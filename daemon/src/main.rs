@@ -141,8 +141,17 @@ async fn run(mut passed: Vec<rvirtd::systemd::Passed>) -> anyhow::Result<()> {
     }
     let tls = config.tls.clone().map(rvirtd::tls::TlsServer::new);
     match (&config.tls, &tls, take("rvirt-tls")) {
-        (Some(_), Some(tls), Some(fd)) => {
-            listeners.push(Listener::Tls(passed_tcp(fd, "rvirt-tls")?, tls.clone()))
+        (Some(files), Some(tls), Some(fd)) => {
+            let listener = passed_tcp(fd, "rvirt-tls")?;
+            let address = listener.local_addr()?;
+            // As Config::resolve checks tls.listen: without client certificates, loopback only.
+            if files.client_ca.is_none() && !address.ip().is_loopback() {
+                anyhow::bail!(
+                    "refusing the TLS socket systemd passed on {address} without client certificates: \
+                     anyone who can reach it could manage domains; set tls.client_ca (mutual TLS)"
+                );
+            }
+            listeners.push(Listener::Tls(listener, tls.clone()));
         }
         (Some(files), Some(tls), None) => {
             let listener = tokio::net::TcpListener::bind(files.listen)

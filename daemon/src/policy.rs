@@ -3,6 +3,8 @@
 //! ```toml
 //! [[grant]]
 //! uid = 1000                       # who: exactly one of uid, gid, subject, san, anyone = true
+//!                                  # (gid: the peer's primary group, as SO_PEERCRED reports it;
+//!                                  # subject: "CN=alice, O=example"; san: "DNS:host.example")
 //! allow = ["read", "lifecycle"]    # what: see `Rights`; "all" for everything
 //! names = ["web-*", "db-?"]        # which domains: name patterns (glob), and/or
 //! uuids = ["7d2e..."]              # UUIDs; neither: every domain
@@ -271,7 +273,7 @@ mod tests {
             allow = ["snapshot"]
             uuids = ["00000000-0000-0000-0000-000000000001"]
             [[grant]]
-            subject = "CN=alice,O=rvirt"
+            subject = "CN=alice, O=rvirt"
             allow = ["all"]
             [[grant]]
             anyone = true
@@ -290,7 +292,7 @@ mod tests {
         assert_eq!(policy.rights(&unix(1000, 1), "db", two), Rights::empty());
         assert_eq!(policy.rights(&unix(7, 7), "public", two), Rights::READ);
         let alice = Identity::Certificate {
-            subject: "CN=alice,O=rvirt".into(),
+            subject: "CN=alice, O=rvirt".into(),
             sans: vec![],
             address: "127.0.0.1:1".parse().unwrap(),
         };

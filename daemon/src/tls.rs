@@ -108,7 +108,8 @@ fn build(files: &TlsConfig) -> anyhow::Result<rustls::ServerConfig> {
     Ok(config)
 }
 
-/// Who the peer of an established TLS connection is: its certificate's subject and names when
+/// Who the peer of an established TLS connection is: its certificate's subject and names (typed,
+/// as OpenSSL prints them: "DNS:host.example", "email:a@example", "IP:192.0.2.7", "URI:...") when
 /// it sent one (the verifier accepted it), else anonymous.
 pub fn identity(connection: &rustls::ServerConnection, address: SocketAddr) -> Identity {
     let Some(cert) = connection.peer_certificates().and_then(|certs| certs.first()) else {
@@ -116,7 +117,7 @@ pub fn identity(connection: &rustls::ServerConnection, address: SocketAddr) -> I
     };
     match x509_parser::parse_x509_certificate(cert) {
         Ok((_, cert)) => {
-            let subject = cert.subject().to_string();
+            let subject = subject(cert.subject());
             let sans = cert
                 .subject_alternative_name()
                 .ok()
@@ -131,15 +132,79 @@ pub fn identity(connection: &rustls::ServerConnection, address: SocketAddr) -> I
     }
 }
 
+/// A certificate's subject as "CN=alice, O=example": its attributes in the certificate's order,
+/// joined by ", " (and "+" within one RDN), each value escaped as RFC 4514 says, so no value can
+/// pass for more attributes (a CN of "alice, O=example" reads "CN=alice\\, O=example").
+fn subject(name: &x509_parser::x509::X509Name<'_>) -> String {
+    let registry = x509_parser::objects::oid_registry();
+    let rdns: Vec<String> = name
+        .iter()
+        .map(|rdn| {
+            let attributes: Vec<String> = rdn
+                .iter()
+                .map(|attribute| {
+                    let oid = attribute.attr_type();
+                    let key = x509_parser::objects::oid2abbrev(oid, registry)
+                        .map_or_else(|_| oid.to_id_string(), str::to_owned);
+                    let value = match attribute.as_str() {
+                        Ok(text) => escape_value(text),
+                        // Not a string: its DER bytes in hex, as RFC 4514 writes them.
+                        Err(_) => {
+                            let hex: String =
+                                attribute.attr_value().data.iter().map(|b| format!("{b:02x}")).collect();
+                            format!("#{hex}")
+                        }
+                    };
+                    format!("{key}={value}")
+                })
+                .collect();
+            attributes.join("+")
+        })
+        .collect();
+    rdns.join(", ")
+}
+
+/// RFC 4514's escaping of an attribute value.
+fn escape_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let last = text.chars().count().saturating_sub(1);
+    for (index, c) in text.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
+            || (index == 0 && matches!(c, ' ' | '#'))
+            || (index == last && c == ' ');
+        if c.is_control() {
+            out.push_str(&format!("\\{:02x}", c as u32));
+            continue;
+        }
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn subject_values_cannot_pass_for_more_attributes() {
+        assert_eq!(super::escape_value("alice, O=example"), "alice\\, O\\=example");
+        assert_eq!(super::escape_value(" #x "), "\\ #x\\ ");
+        assert_eq!(super::escape_value("#x"), "\\#x");
+        assert_eq!(super::escape_value("a\nb"), "a\\0ab");
+        assert_eq!(super::escape_value("plain name"), "plain name");
+    }
+}
+
 fn general_name(name: &x509_parser::extensions::GeneralName<'_>) -> Option<String> {
     use x509_parser::extensions::GeneralName;
     match name {
-        GeneralName::DNSName(dns) => Some((*dns).to_owned()),
-        GeneralName::RFC822Name(mail) => Some((*mail).to_owned()),
-        GeneralName::URI(uri) => Some((*uri).to_owned()),
+        GeneralName::DNSName(dns) => Some(format!("DNS:{dns}")),
+        GeneralName::RFC822Name(mail) => Some(format!("email:{mail}")),
+        GeneralName::URI(uri) => Some(format!("URI:{uri}")),
         GeneralName::IPAddress(bytes) => match bytes.len() {
-            4 => Some(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*bytes).ok()?).to_string()),
-            16 => Some(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*bytes).ok()?).to_string()),
+            4 => Some(format!("IP:{}", std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*bytes).ok()?))),
+            16 => Some(format!("IP:{}", std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*bytes).ok()?))),
             _ => None,
         },
         _ => None,

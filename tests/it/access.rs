@@ -82,6 +82,18 @@ async fn the_read_only_socket_refuses_every_mutating_rpc_and_serves_every_read()
     assert_eq!(informer.domains().len(), 2);
     rw.lookup_by_name("ro-a").await.unwrap().create().await.unwrap();
     assert!(matches!(informer.next().await.unwrap(), Update::Changed(_)));
+    // Secrets: never with the secure flag on the read-only socket, and left out without it.
+    let vnc = domain_xml("ro-vnc", 4)
+        .replace("</devices>", "<graphics type='vnc' port='-1' passwd='s3cret'/></devices>");
+    let vnc = rw.domain(rw.define_xml(&vnc, 0).await.unwrap().domain.unwrap().domain);
+    assert!(vnc.get_xml_desc(1).await.unwrap().contains("passwd='s3cret'"));
+    assert!(!vnc.get_xml_desc(0).await.unwrap().contains("s3cret"));
+    let ro_vnc = ro.lookup_by_name("ro-vnc").await.unwrap();
+    assert!(!ro_vnc.get_xml_desc(0).await.unwrap().contains("s3cret"));
+    let error = ro_vnc.get_xml_desc(1).await.unwrap_err();
+    assert_eq!(error.code, Code::PermissionDenied, "{error:?}");
+    vnc.undefine(Default::default()).await.unwrap();
+
     daemon.stop().await;
 }
 
@@ -202,6 +214,13 @@ async fn the_policy_filters_every_list_count_lookup_and_watch_and_a_hidden_domai
     assert!(!error.message.contains("h-1") && !error.message.contains(&uuid_for(3).to_string()), "{error:?}");
     let outside = alice.define_xml(&domain_xml("zz", 9), 0).await.unwrap_err();
     assert_eq!(error.message.replace("a-9", "zz"), outside.message);
+    // A hidden name, outside alice's names, answers as any name outside them; with a visible
+    // domain's UUID, the answer names only that visible domain.
+    let hidden_name = alice.define_xml(&domain_xml("h-2", 77), 0).await.unwrap_err();
+    assert_eq!(hidden_name.message, outside.message.replace("zz", "h-2"));
+    let taken = alice.define_xml(&domain_xml("a-8", 2), 0).await.unwrap_err(); // a-2's UUID
+    assert_eq!(taken.code, Code::AlreadyExists, "{taken:?}");
+    assert!(taken.message.contains("a-2") && !taken.message.contains("h-"), "{taken:?}");
 
     // Hidden domains, looked up and acted on, answer exactly as missing ones: record the answers,
     // then make them missing and ask again.
@@ -482,5 +501,25 @@ async fn new_certificates_are_used_after_a_reload_and_open_connections_keep_thei
         Err(error) => Err(error),
     };
     assert!(stale.is_err(), "the old certificates still work after the reload");
+    setup.daemon.stop().await;
+}
+
+#[tokio::test]
+async fn a_watch_cannot_resume_across_a_policy_reload_even_with_no_change_between() {
+    let setup = setup("allow = [\"read\"]\nnames = [\"a-*\"]").await;
+    setup.daemon.client.define_xml(&domain_xml("a-1", 1), 0).await.unwrap();
+    let alice = setup.alice().await;
+    let listing = alice.list_all_domains(ListFlags::empty()).await.unwrap();
+    let resume = proto::WatchDomainEventsRequest {
+        incarnation: listing.incarnation,
+        after_generation: listing.generation,
+        ..Default::default()
+    };
+    alice.watch_domain_events(resume.clone()).await.unwrap();
+    // The same policy, reloaded: the listing above may not be what it would show now.
+    setup.daemon.authority.reload(&setup.policy).unwrap();
+    let error = alice.watch_domain_events(resume).await.unwrap_err();
+    assert_eq!(error.code, Code::FailedPrecondition, "{error:?}");
+    assert!(error.message.contains("access policy changed"), "{error:?}");
     setup.daemon.stop().await;
 }
