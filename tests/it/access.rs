@@ -155,6 +155,22 @@ fn answer(error: rvirt::Error) -> (Code, String, String) {
     (error.code, error.libvirt_name, error.message)
 }
 
+/// What `conn` is answered when it looks up and acts on the domain `id`: by name, UUID and id;
+/// its state, XML and snapshots; destroy and undefine.
+async fn answers(conn: &Connection, id: &rvirt::DomainId) -> Vec<(Code, String, String)> {
+    let direct = conn.domain(id.clone());
+    vec![
+        answer(conn.lookup_by_name(&id.name).await.unwrap_err()),
+        answer(conn.lookup_by_uuid(id.uuid).await.unwrap_err()),
+        answer(conn.lookup_by_id(id.id).await.unwrap_err()),
+        answer(direct.get_state().await.unwrap_err()),
+        answer(direct.get_xml_desc(0).await.unwrap_err()),
+        answer(direct.destroy().await.unwrap_err()),
+        answer(direct.undefine(Default::default()).await.unwrap_err()),
+        answer(direct.list_all_snapshots().await.unwrap_err()),
+    ]
+}
+
 #[tokio::test]
 async fn the_policy_filters_every_list_count_lookup_and_watch_and_a_hidden_domain_is_missing() {
     let setup = setup("allow = [\"read\", \"lifecycle\", \"define\"]\nnames = [\"a-*\"]").await;
@@ -225,17 +241,7 @@ async fn the_policy_filters_every_list_count_lookup_and_watch_and_a_hidden_domai
     // Hidden domains, looked up and acted on, answer exactly as missing ones: record the answers,
     // then make them missing and ask again.
     let hidden = h1.id.clone();
-    let direct = alice.domain(hidden.clone());
-    let mut answers_hidden = vec![
-        answer(alice.lookup_by_name("h-1").await.unwrap_err()),
-        answer(alice.lookup_by_uuid(hidden.uuid).await.unwrap_err()),
-        answer(alice.lookup_by_id(hidden.id).await.unwrap_err()),
-        answer(direct.get_state().await.unwrap_err()),
-        answer(direct.get_xml_desc(0).await.unwrap_err()),
-        answer(direct.destroy().await.unwrap_err()),
-        answer(direct.undefine(Default::default()).await.unwrap_err()),
-        answer(direct.list_all_snapshots().await.unwrap_err()),
-    ];
+    let answers_hidden = answers(&alice, &hidden).await;
     // While here: alice's watch saw nothing of h-1's changes; her informer follows a-1's.
     h1.suspend().await.unwrap();
     let a1_resume = alice.lookup_by_name("a-1").await.unwrap().resume().await.unwrap();
@@ -252,19 +258,9 @@ async fn the_policy_filters_every_list_count_lookup_and_watch_and_a_hidden_domai
     }
     admin.domain(hidden.clone()).destroy().await.unwrap();
     admin.domain(hidden.clone()).undefine(Default::default()).await.unwrap();
-    let answers_missing = vec![
-        answer(alice.lookup_by_name("h-1").await.unwrap_err()),
-        answer(alice.lookup_by_uuid(hidden.uuid).await.unwrap_err()),
-        answer(alice.lookup_by_id(hidden.id).await.unwrap_err()),
-        answer(direct.get_state().await.unwrap_err()),
-        answer(direct.get_xml_desc(0).await.unwrap_err()),
-        answer(direct.destroy().await.unwrap_err()),
-        answer(direct.undefine(Default::default()).await.unwrap_err()),
-        answer(direct.list_all_snapshots().await.unwrap_err()),
-    ];
+    let answers_missing = answers(&alice, &hidden).await;
     assert!(answers_hidden.iter().all(|(code, ..)| *code == Code::NotFound), "{answers_hidden:?}");
     assert_eq!(answers_hidden, answers_missing);
-    answers_hidden.clear();
     // The informer saw neither h-1's destroy nor its undefine.
     let everyone = informer.domains().values().map(|d| d.domain.name.clone()).collect::<BTreeSet<_>>();
     assert_eq!(everyone, seen);
