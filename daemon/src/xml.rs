@@ -905,7 +905,7 @@ impl DomainDef {
         let extras = self.extras();
         let mut out = String::with_capacity(1024);
         let mut top = extras.held(Owner::of(Element::Domain), TOP, 1);
-        let _ = write!(out, "<domain type='{}'", escape(self.virt_type.as_str()));
+        let _ = write!(out, "<domain type='{}'", escape_attribute(self.virt_type.as_str()));
         if let Some(id) = id {
             let _ = write!(out, " id='{id}'");
         }
@@ -960,9 +960,9 @@ impl DomainDef {
         let mut os = extras.held(Owner::of(Element::Os), OS, 2);
         let _ = writeln!(out, "  <os{}>", os.attributes);
         os.before(out, "type");
-        let _ = write!(out, "    <type arch='{}'", escape(&self.arch));
+        let _ = write!(out, "    <type arch='{}'", escape_attribute(&self.arch));
         if let Some(machine) = &extras.machine {
-            let _ = write!(out, " machine='{}'", escape(machine));
+            let _ = write!(out, " machine='{}'", escape_attribute(machine));
         }
         let _ = writeln!(out, ">{}</type>", self.os_type);
         for (name, value) in
@@ -1188,11 +1188,12 @@ impl Keeper<'_> {
                 continue;
             }
             let qname = &self.xml[attribute.range_qname()];
+            // Only a prefix bound to a namespace is declared: roxmltree reads `:a` as in none.
             if let Some(prefix) =
                 prefix(qname).filter(|prefix| *prefix != "xml" && !declared.contains(prefix))
+                && let Some(uri) = attribute.namespace()
             {
                 declared.push(prefix);
-                let uri = attribute.namespace().unwrap_or_default();
                 push_attribute(&mut text, &format!("xmlns:{prefix}"), uri, Style::Libvirt);
             }
             push_attribute(&mut text, qname, attribute.value(), Style::Libvirt);
@@ -1467,14 +1468,16 @@ fn write_disk(out: &mut String, extras: &Extras, disk: &Disk, index: u32) {
     let source = extras.held(owner(Element::DiskSource), &[], 4);
     if disk.models_source() && (disk.source.is_some() || !source.is_empty()) {
         let attributes = match &disk.source {
-            Some(path) => format!(" {}='{}'", source_attribute(disk.disk_type.as_str()), escape(path)),
+            Some(path) => {
+                format!(" {}='{}'", source_attribute(disk.disk_type.as_str()), escape_attribute(path))
+            }
             None => String::new(),
         };
         write_element(out, 3, "source", &attributes, source);
     }
     held.before(out, "target");
     let target = extras.held(owner(Element::DiskTarget), &[], 4);
-    let attributes = format!(" dev='{}' bus='{}'", escape(&disk.target_dev), disk.target_bus);
+    let attributes = format!(" dev='{}' bus='{}'", escape_attribute(&disk.target_dev), disk.target_bus);
     write_element(out, 3, "target", &attributes, target);
     held.before(out, "readonly");
     if disk.readonly {
@@ -1493,7 +1496,7 @@ fn write_chardev(out: &mut String, extras: &Extras, chardev: &Chardev, owner: Ow
     held.before(out, "source");
     if let Some(path) = &chardev.source_path {
         let source = extras.held(Owner::new(source_element, owner.index), &[], 4);
-        write_element(out, 3, "source", &format!(" path='{}'", escape(path)), source);
+        write_element(out, 3, "source", &format!(" path='{}'", escape_attribute(path)), source);
     }
     held.before(out, "target");
     let mut attributes = String::new();
@@ -1578,19 +1581,19 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Escapes text for an element or a single-quoted attribute, as libvirt's virBufferEscapeString.
+/// Escapes text for an element, as libvirt's virBufferEscapeString, and a carriage return, which
+/// a parser would read back as a line feed (the formatted definition must parse to itself).
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\'' => out.push_str("&apos;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
-    }
+    escape_into(&mut out, text, Style::Libvirt, false);
+    out
+}
+
+/// Escapes text for a single-quoted attribute: as `escape`, line feeds and tabs too, which a
+/// parser would read back as spaces.
+fn escape_attribute(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    escape_into(&mut out, text, Style::Libvirt, true);
     out
 }
 
@@ -2074,6 +2077,44 @@ mod tests {
         assert!(out.contains("<name>a&amp;&apos;&quot;b</name>"), "{out}");
         assert!(out.contains("<title>T&lt;1&gt;</title>"), "{out}");
         assert_eq!(DomainDef::parse(&out, &DEFAULTS).unwrap(), def);
+    }
+
+    /// Broke the round trip fuzz/fuzz_targets/domain_xml.rs checks: a carriage return in text,
+    /// or a line feed or tab in a modelled attribute, was written raw and read back as a line
+    /// feed or a space, so the stored definition parsed to another one, or (a title) not at all.
+    #[test]
+    fn white_space_escaped_in_the_source_survives_formatting() {
+        for (inner, devices) in [
+            ("<title>x&#13;y</title>", ""),
+            ("<description>x&#13;y&#10;z</description>", ""),
+            ("<os><type machine='a&#10;b&#9;c'>hvm</type><kernel>k&#13;</kernel></os>", ""),
+            (
+                "<os><type>hvm</type></os>",
+                "<disk type='file' device='disk'><source file='/a&#10;b'/><target dev='vda'/></disk>\
+                 <serial type='file'><source path='/s&#9;&#13;'/></serial>",
+            ),
+        ] {
+            let os = if inner.contains("<os>") { "" } else { "<os><type>hvm</type></os>" };
+            let xml = format!(
+                "<domain type='test'><name>a</name><memory>1</memory>{inner}{os}<devices>{devices}</devices></domain>"
+            );
+            let (def, out) = round_trip(&xml);
+            assert!(!out.contains('\r'), "{out}");
+            assert!(def.extras().title.as_deref().is_none_or(|title| title == "x\ry"));
+        }
+    }
+
+    /// Found by fuzz/fuzz_targets/domain_xml.rs: an attribute with an empty prefix (`:a`, which
+    /// roxmltree reads as in no namespace) was kept with a declaration `xmlns:=''`, and the
+    /// formatted definition did not parse.
+    #[test]
+    fn an_attribute_with_an_empty_prefix_is_kept_without_a_declaration() {
+        let xml = "<domain type='test'><name>a</name><memory>1</memory><os :x='1'><type>hvm</type></os>\
+            <devices><disk type='file' device='disk'><driver name='qemu' type='qcow2' :discard='unmap'/>\
+            <source file='/a'/><target dev='vda'/></disk></devices></domain>";
+        let (_, out) = round_trip(xml);
+        assert!(out.contains("<os :x='1'>") && out.contains(" :discard='unmap'/>"), "{out}");
+        assert!(!out.contains("xmlns:="), "{out}");
     }
 
     /// A QEMU-style definition with every modelled part and kept elements at every level.

@@ -110,13 +110,28 @@ pub(crate) fn run_task(root: &Path, args: &[String]) -> anyhow::Result<()> {
 }
 
 /// A `cargo` that honours `+nightly` (the rustup proxy on PATH, not the toolchain's own cargo
-/// that runs xtask), without the environment of the cargo that runs xtask.
+/// that runs xtask), without the environment `cargo run` gave xtask: build scripts watch some of
+/// it (ring: CARGO_MANIFEST_DIR), so it would rebuild what a plain `cargo fuzz build` built.
 fn rustup_cargo() -> Command {
     let mut command = Command::new("cargo");
-    for name in
-        ["CARGO", "RUSTUP_TOOLCHAIN", "RUSTC", "RUSTDOC", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"]
-    {
-        command.env_remove(name);
+    const SET_BY_CARGO_RUN: &[&str] = &[
+        "CARGO",
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "RUSTUP_TOOLCHAIN",
+        "RUSTC",
+        "RUSTDOC",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET_DIR",
+    ];
+    for (name, _) in std::env::vars_os() {
+        let text = name.to_string_lossy();
+        if SET_BY_CARGO_RUN.contains(&&*text) || text.starts_with("CARGO_PKG_") {
+            command.env_remove(&name);
+        }
     }
     command
 }
