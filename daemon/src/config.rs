@@ -25,6 +25,11 @@ pub struct Config {
     pub socket_ro: PathBuf,
     /// Its mode (libvirtd's `unix_sock_ro_perms`).
     pub unix_sock_ro_perms: u32,
+    /// libvirt's own protocol, read-write (libvirtd's `libvirt-sock`), with the mode and group of
+    /// `socket`, for unmodified virsh and libvirt clients.
+    pub native_socket: PathBuf,
+    /// libvirt's protocol, read-only (libvirtd's `libvirt-sock-ro`), with the mode of `socket_ro`.
+    pub native_socket_ro: PathBuf,
     /// Also serve on this TCP address (loopback only, no TLS).
     pub listen: Option<SocketAddr>,
     /// TCP over TLS, reachable from other machines.
@@ -252,6 +257,13 @@ pub enum LogFormat {
     Json,
 }
 
+/// `path` with `suffix` added to its file name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut path = path.to_owned().into_os_string();
+    path.push(suffix);
+    PathBuf::from(path)
+}
+
 /// `rvirtd.toml` as written. Every key is optional; see `Config` for their meaning and README.md
 /// for the defaults.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -271,6 +283,10 @@ pub struct RawConfig {
     pub socket_ro: Option<PathBuf>,
     /// See `Config::unix_sock_ro_perms`: octal, as a string [default: "0666"].
     pub unix_sock_ro_perms: Option<String>,
+    /// See `Config::native_socket` [default: `libvirt-sock` beside the socket].
+    pub native_socket: Option<PathBuf>,
+    /// See `Config::native_socket_ro` [default: the native socket's path with "-ro"].
+    pub native_socket_ro: Option<PathBuf>,
     /// See `Config::listen`.
     pub listen: Option<SocketAddr>,
     /// The `[tls]` table; see `TlsConfig`.
@@ -326,6 +342,8 @@ impl RawConfig {
             unix_sock_group: other.unix_sock_group.or(self.unix_sock_group),
             socket_ro: other.socket_ro.or(self.socket_ro),
             unix_sock_ro_perms: other.unix_sock_ro_perms.or(self.unix_sock_ro_perms),
+            native_socket: other.native_socket.or(self.native_socket),
+            native_socket_ro: other.native_socket_ro.or(self.native_socket_ro),
             listen: other.listen.or(self.listen),
             tls: other.tls.or(self.tls),
             policy: other.policy.or(self.policy),
@@ -381,13 +399,16 @@ impl Config {
                  a group instead (unix_sock_group, with 0660), or set a policy file"
             );
         }
-        let socket_ro = raw.socket_ro.unwrap_or_else(|| {
-            let mut path = socket.clone().into_os_string();
-            path.push("-ro");
-            PathBuf::from(path)
-        });
+        let socket_ro = raw.socket_ro.unwrap_or_else(|| with_suffix(&socket, "-ro"));
         if socket_ro == socket {
             bail!("socket_ro and socket must be different paths");
+        }
+        let native_socket =
+            raw.native_socket.unwrap_or_else(|| socket.with_file_name("libvirt-sock"));
+        let native_socket_ro = raw.native_socket_ro.unwrap_or_else(|| with_suffix(&native_socket, "-ro"));
+        let paths = [&socket, &socket_ro, &native_socket, &native_socket_ro];
+        if paths.iter().enumerate().any(|(i, a)| paths[..i].contains(a)) {
+            bail!("socket, socket_ro, native_socket and native_socket_ro must be four different paths");
         }
         let unix_sock_ro_perms =
             mode("unix_sock_ro_perms", raw.unix_sock_ro_perms.as_deref().unwrap_or("0666"))?;
@@ -429,6 +450,8 @@ impl Config {
             unix_sock_group,
             socket_ro,
             unix_sock_ro_perms,
+            native_socket,
+            native_socket_ro,
             listen: raw.listen,
             tls: raw.tls,
             policy: raw.policy,
@@ -453,6 +476,8 @@ impl Config {
             unix_sock_group: None,
             socket_ro: dir.join("rvirt-sock-ro"),
             unix_sock_ro_perms: 0o666,
+            native_socket: dir.join("libvirt-sock"),
+            native_socket_ro: dir.join("libvirt-sock-ro"),
             listen: None,
             tls: None,
             policy: None,

@@ -30,7 +30,7 @@ use tonic::transport::server::Connected;
 /// A client has shaken hands once it sent HTTP/2's 24-byte preface and the 9-byte header of its
 /// SETTINGS frame; one that sends less within `handshake_timeout_secs` (a trickle, half a preface)
 /// is closed like one that sent nothing.
-const HANDSHAKE_BYTES: usize = 24 + 9;
+pub const HTTP2_PREFACE_BYTES: usize = 24 + 9;
 
 /// Who a connection comes from, for the per-peer limit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -122,6 +122,18 @@ pub struct ConnInfo {
     activity: Arc<Activity>,
 }
 
+impl ConnInfo {
+    /// Counts the connection as busy (not idle) for as long as the guard lives: a call of a
+    /// protocol that does not go through `ActivityLayer`, or a client waiting for events.
+    pub fn busy(&self) -> Busy {
+        Busy(InFlight::new(self.activity.clone()))
+    }
+}
+
+/// See `ConnInfo::busy`.
+#[derive(Debug)]
+pub struct Busy(#[allow(dead_code)] InFlight);
+
 /// An accepted, admitted connection.
 #[derive(Debug)]
 pub struct Conn<IO> {
@@ -129,8 +141,11 @@ pub struct Conn<IO> {
     info: ConnInfo,
     /// Fires at the next moment the connection may have to be closed.
     watchdog: Pin<Box<Sleep>>,
-    /// Bytes received, counted up to `HANDSHAKE_BYTES`.
+    /// Bytes received, counted up to `preface`.
     received_bytes: usize,
+    /// The bytes a client sends before it waits for the server: the HTTP/2 preface and SETTINGS
+    /// header (`HTTP2_PREFACE_BYTES`), or one libvirt frame header.
+    preface: usize,
     accepted: Instant,
     handshake_timeout: Duration,
     idle_timeout: Duration,
@@ -143,10 +158,10 @@ pub struct Conn<IO> {
 impl<IO> Conn<IO> {
     /// Whether the watchdog says to close; re-arms it otherwise.
     fn expired(&mut self) -> bool {
-        if self.received_bytes < HANDSHAKE_BYTES {
+        if self.received_bytes < self.preface {
             tracing::debug!(
                 timeout = ?self.handshake_timeout, received = self.received_bytes,
-                "closing a connection that did not complete its HTTP/2 preface"
+                "closing a connection that did not complete its preface"
             );
             return true;
         }
@@ -208,7 +223,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Conn<IO> {
         }
         let before = buf.filled().len();
         let result = Pin::new(&mut self.io).poll_read(cx, buf);
-        if self.received_bytes < HANDSHAKE_BYTES {
+        if self.received_bytes < self.preface {
             self.received_bytes += buf.filled().len() - before;
         }
         result
@@ -353,11 +368,13 @@ fn is_exhaustion(error: &io::Error) -> bool {
 }
 
 /// The connections `listener` accepts, admitted by `gate`, as a stream for
-/// `serve_with_incoming_shutdown`. The accepting task ends with `stop`.
+/// `serve_with_incoming_shutdown`. The accepting task ends with `stop`. A connection that has not
+/// sent `preface` bytes within the handshake timeout is closed.
 pub fn accept<L: Accept>(
     listener: L,
     gate: Arc<Gate>,
     stop: CancellationToken,
+    preface: usize,
 ) -> tokio_stream::wrappers::ReceiverStream<io::Result<Conn<L::Io>>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(64);
     let listener = Arc::new(listener);
@@ -419,6 +436,7 @@ pub fn accept<L: Accept>(
                     info: ConnInfo { caller: Arc::new(caller), activity: Arc::default() },
                     watchdog: Box::pin(tokio::time::sleep_until(accepted + handshake_timeout)),
                     received_bytes: 0,
+                    preface,
                     accepted,
                     handshake_timeout,
                     idle_timeout,
@@ -465,6 +483,7 @@ impl<S> tower::Layer<S> for ActivityLayer {
 }
 
 /// Counts a call as in flight for as long as it lives.
+#[derive(Debug)]
 struct InFlight(Arc<Activity>);
 
 impl InFlight {

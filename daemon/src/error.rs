@@ -42,6 +42,9 @@ pub enum Error {
     /// domain has no current snapshot, a root snapshot has no parent. Carries libvirt's wording.
     #[error("domain snapshot not found: {0}")]
     NoRelatedSnapshot(String),
+    /// VIR_ERR_NO_DOMAIN_CHECKPOINT for a checkpoint asked for by its relation (a root's parent).
+    #[error("domain checkpoint not found: {0}")]
+    NoRelatedCheckpoint(String),
     /// Name or UUID already taken by another domain (libvirt reports VIR_ERR_OPERATION_FAILED).
     #[error("domain '{name}' already exists with uuid {uuid}")]
     NameTaken {
@@ -153,7 +156,7 @@ impl Error {
         match self {
             Error::NoDomain(_) => "VIR_ERR_NO_DOMAIN",
             Error::NoSnapshot(_) | Error::NoRelatedSnapshot(_) => "VIR_ERR_NO_DOMAIN_SNAPSHOT",
-            Error::NoCheckpoint(_) => "VIR_ERR_NO_DOMAIN_CHECKPOINT",
+            Error::NoCheckpoint(_) | Error::NoRelatedCheckpoint(_) => "VIR_ERR_NO_DOMAIN_CHECKPOINT",
             Error::NameTaken { .. } | Error::UuidTaken { .. } | Error::MomentExists(_) => "VIR_ERR_DOM_EXIST",
             Error::InvalidArg(_) | Error::UnsupportedFlags { .. } => "VIR_ERR_INVALID_ARG",
             Error::Xml(_) => "VIR_ERR_XML_ERROR",

@@ -13,6 +13,7 @@
 //! the service manager how it is doing.
 
 pub mod access;
+pub mod api;
 pub mod caller;
 pub mod config;
 pub mod connections;
@@ -27,6 +28,7 @@ pub mod folders;
 pub mod grpc;
 pub mod history;
 pub mod lifecycle;
+pub mod native;
 pub mod paging;
 pub mod policy;
 pub mod pool;
@@ -56,6 +58,8 @@ pub enum Listener {
     Tcp(TcpListener),
     /// TCP over TLS.
     Tls(TcpListener, Arc<tls::TlsServer>),
+    /// A unix socket speaking libvirt's own protocol (`native`): read-write, or read-only.
+    Native(UnixListener, caller::Access),
 }
 
 /// Loads the state folder, re-attaches to the guests still running, then serves the API on
@@ -101,7 +105,7 @@ pub async fn serve(
     let service = DomainServiceServer::new(grpc::Service::new(
         domains.clone(),
         config.max_message_bytes,
-        pool,
+        pool.clone(),
         budget,
         (config.watch.clone(), config.limits.stall_timeout_ms),
         shutdown.clone(),
@@ -120,8 +124,22 @@ pub async fn serve(
     let reflection = reflection_builder().build_v1().context("building the reflection service")?;
     let reflection_v1alpha =
         reflection_builder().build_v1alpha().context("building the v1alpha reflection service")?;
+    let native = native::Native::new(
+        domains.clone(),
+        (grpc::budget::ByteBudget::requests(limits.request_budget_bytes), pool.clone()),
+        limits,
+        shutdown.clone(),
+    );
     let mut servers = tokio::task::JoinSet::new();
     for listener in listeners {
+        if let Listener::Native(listener, access) = listener {
+            let (native, gate) = (native.clone(), gate.clone());
+            servers.spawn(async move {
+                native::serve(native, listener, access, gate).await;
+                Ok(())
+            });
+            continue;
+        }
         // Large windows and frames: a listing of 100,000 domains is ~10 MiB, which the default
         // 64 KiB windows would cut into flow-control round trips.
         // Bounds: streams per connection (over it, a stream is refused at once: UNAVAILABLE),
@@ -145,23 +163,25 @@ pub async fn serve(
             .add_service(reflection_v1alpha.clone());
         let stop = shutdown.clone().cancelled_owned();
         let (gate, shutdown) = (gate.clone(), shutdown.clone());
+        let preface = connections::HTTP2_PREFACE_BYTES;
         match listener {
             Listener::Unix(listener, access) => {
                 tracing::info!(socket = ?listener.local_addr().ok(), ?access, "listening");
                 let incoming =
-                    connections::accept(connections::UnixAccept { listener, access }, gate, shutdown);
+                    connections::accept(connections::UnixAccept { listener, access }, gate, shutdown, preface);
                 servers.spawn(router.serve_with_incoming_shutdown(incoming, stop));
             }
             Listener::Tcp(listener) => {
                 tracing::info!(address = ?listener.local_addr().ok(), "listening (plain TCP)");
-                let incoming = connections::accept(connections::TcpAccept(listener), gate, shutdown);
+                let incoming = connections::accept(connections::TcpAccept(listener), gate, shutdown, preface);
                 servers.spawn(router.serve_with_incoming_shutdown(incoming, stop));
             }
             Listener::Tls(listener, tls) => {
                 tracing::info!(address = ?listener.local_addr().ok(), "listening (TLS)");
-                let incoming = connections::accept(connections::TlsAccept { listener, tls }, gate, shutdown);
+                let incoming = connections::accept(connections::TlsAccept { listener, tls }, gate, shutdown, preface);
                 servers.spawn(router.serve_with_incoming_shutdown(incoming, stop));
             }
+            Listener::Native(..) => unreachable!("served above"),
         }
     }
     systemd::notify("READY=1");

@@ -45,6 +45,10 @@ struct Args {
     /// Read-only unix socket: reads only, for whoever may open it [default: the socket's path with "-ro"]
     #[arg(long, value_name = "PATH")]
     socket_ro: Option<PathBuf>,
+    /// Unix socket for libvirt's own protocol (virsh -c 'test+unix:///default?socket=PATH')
+    /// [default: libvirt-sock beside the socket; its read-only twin gets "-ro"]
+    #[arg(long, value_name = "PATH")]
+    native_socket: Option<PathBuf>,
     /// Also serve plain TCP on this address, e.g. 127.0.0.1:16510 (loopback only; for remote
     /// clients use the config file's [tls] table)
     #[arg(long, value_name = "ADDR:PORT")]
@@ -93,6 +97,7 @@ async fn run(mut passed: Vec<rvirtd::systemd::Passed>) -> anyhow::Result<()> {
         runtime_dir: args.runtime_dir,
         socket: args.socket,
         socket_ro: args.socket_ro,
+        native_socket: args.native_socket,
         listen: args.listen,
         policy: args.policy,
         log_filter: args.log_filter.or_else(|| std::env::var("RUST_LOG").ok().filter(|f| !f.is_empty())),
@@ -123,7 +128,15 @@ async fn run(mut passed: Vec<rvirtd::systemd::Passed>) -> anyhow::Result<()> {
     };
     let rw = unix(take("rvirt-sock"), "rvirt-sock", &config.socket, config.unix_sock_rw_perms)?;
     let ro = unix(take("rvirt-sock-ro"), "rvirt-sock-ro", &config.socket_ro, config.unix_sock_ro_perms)?;
-    let mut listeners = vec![Listener::Unix(rw, Access::ReadWrite), Listener::Unix(ro, Access::ReadOnly)];
+    let native_rw = unix(take("libvirt-sock"), "libvirt-sock", &config.native_socket, config.unix_sock_rw_perms)?;
+    let native_ro =
+        unix(take("libvirt-sock-ro"), "libvirt-sock-ro", &config.native_socket_ro, config.unix_sock_ro_perms)?;
+    let mut listeners = vec![
+        Listener::Unix(rw, Access::ReadWrite),
+        Listener::Unix(ro, Access::ReadOnly),
+        Listener::Native(native_rw, Access::ReadWrite),
+        Listener::Native(native_ro, Access::ReadOnly),
+    ];
     if let Some(fd) = take("rvirt-tcp") {
         let listener = passed_tcp(fd, "rvirt-tcp")?;
         let address = listener.local_addr()?;

@@ -107,6 +107,14 @@ impl View {
         self.iter().filter(|d| d.is_active() && grants.sees(d)).count()
     }
 
+    /// The number of inactive domains the caller sees.
+    pub fn num_inactive(&self, grants: &Grants) -> usize {
+        if !grants.filters() {
+            return self.len() - self.by_id.len();
+        }
+        self.iter().filter(|d| !d.is_active() && grants.sees(d)).count()
+    }
+
     /// Ids of the active domains the caller sees, ascending, at most `max`.
     pub fn active_ids(&self, max: usize, grants: &Grants) -> Vec<i32> {
         let seen = |(_, uuid): &(&i32, &Uuid)| self.domains.get(*uuid).is_some_and(|d| grants.sees(d));

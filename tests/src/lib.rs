@@ -28,6 +28,9 @@ pub struct TestDaemon {
     pub ro_uri: Option<String>,
     /// Its TLS URI (`tls://127.0.0.1:PORT`), when the configuration has a `[tls]` table.
     pub tls_uri: Option<String>,
+    /// Its libvirt-protocol sockets (read-write, read-only), when it serves them: for virsh
+    /// `-c test+unix:///default?socket=PATH` and python3-libvirt.
+    pub native: Option<(PathBuf, PathBuf)>,
     /// Its access policy, to replace as SIGHUP does.
     pub authority: Arc<rvirtd::access::Authority>,
     /// Its TLS certificates, to reload as SIGHUP does.
@@ -56,6 +59,10 @@ pub async fn start_daemon_with(configure: impl FnOnce(&mut Config)) -> TestDaemo
     // Bound before the spawn: the client can connect at once, no sleep needed.
     let listener = tokio::net::UnixListener::bind(&config.socket).expect("bind unix socket");
     let read_only = tokio::net::UnixListener::bind(&config.socket_ro).expect("bind read-only socket");
+    let native = tokio::net::UnixListener::bind(&config.native_socket).expect("bind libvirt-protocol socket");
+    let native_ro =
+        tokio::net::UnixListener::bind(&config.native_socket_ro).expect("bind read-only libvirt-protocol socket");
+    let native_paths = (config.native_socket.clone(), config.native_socket_ro.clone());
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind tcp");
     let tcp_uri = format!("tcp://{}", tcp.local_addr().expect("local address"));
     let uri = format!("unix://{}", config.socket.display());
@@ -64,6 +71,8 @@ pub async fn start_daemon_with(configure: impl FnOnce(&mut Config)) -> TestDaemo
         Listener::Unix(listener, Access::ReadWrite),
         Listener::Unix(read_only, Access::ReadOnly),
         Listener::Tcp(tcp),
+        Listener::Native(native, Access::ReadWrite),
+        Listener::Native(native_ro, Access::ReadOnly),
     ];
     let (mut tls, mut tls_uri) = (None, None);
     if let Some(files) = config.tls.clone() {
@@ -76,6 +85,7 @@ pub async fn start_daemon_with(configure: impl FnOnce(&mut Config)) -> TestDaemo
     let mut daemon = start(listeners, config, uri, dir).await;
     daemon.tcp_uri = Some(tcp_uri);
     daemon.ro_uri = Some(ro_uri);
+    daemon.native = Some(native_paths);
     (daemon.tls, daemon.tls_uri) = (tls, tls_uri);
     daemon
 }
@@ -110,6 +120,7 @@ async fn start(listeners: Vec<Listener>, config: Config, uri: String, dir: TempD
         tcp_uri: None,
         ro_uri: None,
         tls_uri: None,
+        native: None,
         authority,
         tls: None,
         test_driver,
@@ -125,6 +136,13 @@ impl TestDaemon {
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.server.await.expect("server task").expect("server result");
+    }
+
+    /// The libvirt URI of its libvirt-protocol socket (`read_only`: the read-only one), for virsh
+    /// and python3-libvirt.
+    pub fn native_uri(&self, read_only: bool) -> String {
+        let (rw, ro) = self.native.as_ref().expect("this daemon serves no libvirt-protocol socket");
+        format!("test+unix:///default?socket={}", if read_only { ro } else { rw }.display())
     }
 
     /// The daemon's temporary folder.

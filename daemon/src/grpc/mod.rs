@@ -9,15 +9,15 @@ pub mod trace;
 pub mod watch;
 
 use crate::access::Grants;
+use crate::api;
 use crate::caller::{Access, Caller, Identity};
 use crate::config::WatchConfig;
 use crate::domains::Domains;
 use crate::error::{DomainRef, Error};
 use crate::filter::ListFilter;
-use crate::lifecycle::{self, Op, flags};
+use crate::lifecycle::{Op, flags};
 use crate::paging::{PageToken, RetainedViews, TokenCodec};
 use crate::pool::WorkPool;
-use crate::xml::MomentDef;
 use budget::ByteBudget;
 use rvirt_proto::v1::{self, domain_service_server::DomainService};
 use std::sync::Arc;
@@ -58,7 +58,7 @@ const MESSAGE_MARGIN_BYTES: usize = 64 << 10;
 const ESTIMATED_ENTRY_BYTES: usize = 160;
 
 /// XML documents up to this size are parsed on the async worker itself (tens of microseconds).
-const INLINE_PARSE_LIMIT: usize = 16 << 10;
+pub(crate) const INLINE_PARSE_LIMIT: usize = 16 << 10;
 
 /// Views up to this size are cut into pages on the async worker itself.
 const INLINE_PAGE_LIMIT: usize = 2_000;
@@ -167,10 +167,13 @@ impl Service {
         snapshot: bool,
     ) -> ChangeReply {
         let uuid = convert::uuid(&uuid)?;
+        let build = move |xml: &str| {
+            if snapshot { api::snapshot_create(xml, moment_flags) } else { api::checkpoint_create(xml, moment_flags) }
+        };
         let op = if xml.len() <= INLINE_PARSE_LIMIT {
-            Domains::moment_op(&xml, moment_flags, snapshot)?
+            build(&xml)?
         } else {
-            self.pool.run(move || Domains::moment_op(&xml, moment_flags, snapshot)).await??
+            self.pool.run(move || build(&xml)).await??
         };
         Ok(Response::new(self.change(self.domains.operate_as(caller, uuid, op).await?)))
     }
@@ -182,80 +185,6 @@ impl Service {
         grants.visible(view.get(&uuid), DomainRef::Uuid(uuid)).cloned()
     }
 
-    /// SnapshotCreateXML with REDEFINE (and CURRENT), checked as libvirt's public API does:
-    /// CURRENT needs REDEFINE, which excludes HALT and NO_METADATA.
-    async fn redefine_snapshot(
-        &self,
-        caller: &Arc<Caller>,
-        request: v1::DomainSnapshotCreateXmlRequest,
-    ) -> ChangeReply {
-        let create_flags = request.flags;
-        requires_flag(
-            create_flags,
-            (flags::SNAPSHOT_CREATE_CURRENT, "VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT"),
-            (flags::SNAPSHOT_CREATE_REDEFINE, "VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE"),
-        )?;
-        let redefine = (flags::SNAPSHOT_CREATE_REDEFINE, "VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE");
-        exclusive_flags(
-            create_flags,
-            redefine,
-            (flags::SNAPSHOT_CREATE_NO_METADATA, "VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA"),
-        )?;
-        exclusive_flags(
-            create_flags,
-            redefine,
-            (flags::SNAPSHOT_CREATE_HALT, "VIR_DOMAIN_SNAPSHOT_CREATE_HALT"),
-        )?;
-        Error::check_flags(
-            create_flags,
-            flags::SNAPSHOT_CREATE_ALL | flags::SNAPSHOT_CREATE_REDEFINE | flags::SNAPSHOT_CREATE_CURRENT,
-            "virDomainSnapshotCreateXML",
-        )?;
-        let uuid = convert::uuid(&request.uuid)?;
-        let xml = request.xml;
-        let def = if xml.len() <= INLINE_PARSE_LIMIT {
-            MomentDef::parse(&xml, "domainsnapshot")?
-        } else {
-            self.pool.run(move || MomentDef::parse(&xml, "domainsnapshot")).await??
-        };
-        Ok(Response::new(
-            self.change(
-                self.domains.operate_as(caller, uuid, Op::SnapshotRedefine(def, create_flags)).await?,
-            ),
-        ))
-    }
-}
-
-/// libvirt's virCheckExclusiveFlags: `a` and `b` (bit and libvirt name) not both.
-fn exclusive_flags(value: u32, (a, a_name): (u32, &str), (b, b_name): (u32, &str)) -> Result<(), Error> {
-    if value & a != 0 && value & b != 0 {
-        return Err(Error::InvalidArg(format!("Flags '{a_name}' and '{b_name}' are mutually exclusive")));
-    }
-    Ok(())
-}
-
-/// libvirt's VIR_REQUIRE_FLAG_RET: `flag` only with `required` (bit and libvirt name each).
-fn requires_flag(
-    value: u32,
-    (flag, flag_name): (u32, &str),
-    (required, required_name): (u32, &str),
-) -> Result<(), Error> {
-    if value & flag != 0 && value & required == 0 {
-        return Err(Error::InvalidArg(format!("Flag '{required_name}' is required by flag '{flag_name}'")));
-    }
-    Ok(())
-}
-
-/// libvirt's public API refuses CHILDREN with CHILDREN_ONLY (virCheckExclusiveFlags); `kind` is
-/// SNAPSHOT or CHECKPOINT, for libvirt's message.
-fn exclusive_children_flags(delete_flags: u32, kind: &str) -> Result<(), Error> {
-    let both = flags::MOMENT_DELETE_CHILDREN | flags::MOMENT_DELETE_CHILDREN_ONLY;
-    if delete_flags & both == both {
-        return Err(Error::InvalidArg(format!(
-            "Flags 'VIR_DOMAIN_{kind}_DELETE_CHILDREN' and 'VIR_DOMAIN_{kind}_DELETE_CHILDREN_ONLY' are mutually exclusive"
-        )));
-    }
-    Ok(())
 }
 
 fn reply<T>(message: T) -> Reply<T> {
@@ -418,7 +347,7 @@ impl DomainService for Service {
     }
 
     async fn list_domains(&self, request: Request<v1::ListDomainsRequest>) -> Reply<v1::ListDomainsResponse> {
-        let max = convert::max_count(request.get_ref().max_ids, "maxids in virConnectListDomains")?;
+        let max = api::max_count(request.get_ref().max_ids, "maxids in virConnectListDomains")?;
         let grants = self.domains.grants(&caller(&request));
         reply(v1::ListDomainsResponse { ids: self.domains.view().active_ids(max, &grants) })
     }
@@ -428,11 +357,7 @@ impl DomainService for Service {
         request: Request<v1::NumOfDefinedDomainsRequest>,
     ) -> Reply<v1::NumOfDefinedDomainsResponse> {
         let (view, grants) = (self.domains.view(), self.domains.grants(&caller(&request)));
-        let count = if grants.filters() {
-            view.iter().filter(|d| !d.is_active() && grants.sees(d)).count()
-        } else {
-            view.len() - view.num_active(&grants)
-        };
+        let count = view.num_inactive(&grants);
         reply(v1::NumOfDefinedDomainsResponse { count: count as u32 })
     }
 
@@ -441,7 +366,7 @@ impl DomainService for Service {
         request: Request<v1::ListDefinedDomainsRequest>,
     ) -> Reply<v1::ListDefinedDomainsResponse> {
         let max =
-            convert::max_count(request.get_ref().max_names, "maxnames in virConnectListDefinedDomains")?;
+            api::max_count(request.get_ref().max_names, "maxnames in virConnectListDefinedDomains")?;
         let grants = self.domains.grants(&caller(&request));
         reply(v1::ListDefinedDomainsResponse { names: self.domains.view().inactive_names(max, &grants) })
     }
@@ -450,10 +375,7 @@ impl DomainService for Service {
         &self,
         request: Request<v1::LookupDomainByIdRequest>,
     ) -> Reply<v1::LookupDomainResponse> {
-        let id = request.get_ref().id;
-        if id < 0 {
-            return Err(Error::InvalidArg("id in virDomainLookupByID must be zero or greater".into()).into());
-        }
+        let id = api::id(request.get_ref().id)?;
         let (view, grants) = (self.domains.view(), self.domains.grants(&caller(&request)));
         let domain = grants.visible(view.by_id(id), DomainRef::Id(id))?;
         reply(v1::LookupDomainResponse { domain: Some(convert::handle(domain)) })
@@ -463,7 +385,7 @@ impl DomainService for Service {
         &self,
         request: Request<v1::LookupDomainByNameRequest>,
     ) -> Reply<v1::LookupDomainResponse> {
-        let name = convert::name(&request.get_ref().name)?;
+        let name = api::name(&request.get_ref().name)?;
         let (view, grants) = (self.domains.view(), self.domains.grants(&caller(&request)));
         let domain = grants.visible(view.by_name(name), DomainRef::Name(name.to_owned()))?;
         reply(v1::LookupDomainResponse { domain: Some(convert::handle(domain)) })
@@ -492,30 +414,23 @@ impl DomainService for Service {
     }
 
     async fn domain_create(&self, request: Request<v1::DomainCreateRequest>) -> ChangeReply {
-        Error::check_flags(request.get_ref().flags, 0, "virDomainCreateWithFlags")?;
-        self.operate(&caller(&request), &request.get_ref().uuid, Op::Start).await
+        self.operate(&caller(&request), &request.get_ref().uuid, api::start(request.get_ref().flags)?).await
     }
 
     async fn domain_shutdown(&self, request: Request<v1::DomainShutdownRequest>) -> ChangeReply {
-        Error::check_flags(request.get_ref().flags, 0, "virDomainShutdownFlags")?;
-        self.operate(&caller(&request), &request.get_ref().uuid, Op::Shutdown).await
+        self.operate(&caller(&request), &request.get_ref().uuid, api::shutdown(request.get_ref().flags)?).await
     }
 
     async fn domain_reboot(&self, request: Request<v1::DomainRebootRequest>) -> ChangeReply {
-        let reboot_flags = request.get_ref().flags;
-        Error::check_flags(reboot_flags, flags::REBOOT_ALL, "virDomainReboot")?;
-        self.operate(&caller(&request), &request.get_ref().uuid, Op::Reboot(reboot_flags)).await
+        self.operate(&caller(&request), &request.get_ref().uuid, api::reboot(request.get_ref().flags)?).await
     }
 
     async fn domain_reset(&self, request: Request<v1::DomainResetRequest>) -> ChangeReply {
-        Error::check_flags(request.get_ref().flags, 0, "virDomainReset")?;
-        self.operate(&caller(&request), &request.get_ref().uuid, Op::Reset).await
+        self.operate(&caller(&request), &request.get_ref().uuid, api::reset(request.get_ref().flags)?).await
     }
 
     async fn domain_destroy(&self, request: Request<v1::DomainDestroyRequest>) -> ChangeReply {
-        let destroy_flags = request.get_ref().flags;
-        Error::check_flags(destroy_flags, flags::DESTROY_GRACEFUL, "virDomainDestroyFlags")?;
-        self.operate(&caller(&request), &request.get_ref().uuid, Op::Destroy(destroy_flags)).await
+        self.operate(&caller(&request), &request.get_ref().uuid, api::destroy(request.get_ref().flags)?).await
     }
 
     async fn domain_suspend(&self, request: Request<v1::DomainSuspendRequest>) -> ChangeReply {
@@ -527,35 +442,27 @@ impl DomainService for Service {
     }
 
     async fn domain_undefine(&self, request: Request<v1::DomainUndefineRequest>) -> ChangeReply {
-        let undefine_flags = request.get_ref().flags;
-        Error::check_flags(
-            undefine_flags,
-            flags::UNDEFINE_MANAGED_SAVE | flags::UNDEFINE_SNAPSHOTS_METADATA,
-            "virDomainUndefineFlags",
-        )?;
-        self.operate(&caller(&request), &request.get_ref().uuid, Op::Undefine(undefine_flags)).await
+        self.operate(&caller(&request), &request.get_ref().uuid, api::undefine(request.get_ref().flags)?).await
     }
 
     async fn domain_managed_save(&self, request: Request<v1::DomainManagedSaveRequest>) -> ChangeReply {
-        Error::check_flags(request.get_ref().flags, flags::MANAGED_SAVE_ALL, "virDomainManagedSave")?;
-        self.operate(&caller(&request), &request.get_ref().uuid, Op::ManagedSave).await
+        self.operate(&caller(&request), &request.get_ref().uuid, api::managed_save(request.get_ref().flags)?).await
     }
 
     async fn domain_has_managed_save_image(
         &self,
         request: Request<v1::DomainHasManagedSaveImageRequest>,
     ) -> Reply<v1::DomainHasManagedSaveImageResponse> {
-        Error::check_flags(request.get_ref().flags, 0, "virDomainHasManagedSaveImage")?;
         let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
-        reply(v1::DomainHasManagedSaveImageResponse { has_managed_save: domain.has_managed_save })
+        let has_managed_save = api::has_managed_save(&domain, request.get_ref().flags)?;
+        reply(v1::DomainHasManagedSaveImageResponse { has_managed_save })
     }
 
     async fn domain_managed_save_remove(
         &self,
         request: Request<v1::DomainManagedSaveRemoveRequest>,
     ) -> ChangeReply {
-        Error::check_flags(request.get_ref().flags, 0, "virDomainManagedSaveRemove")?;
-        self.operate(&caller(&request), &request.get_ref().uuid, Op::ManagedSaveRemove).await
+        self.operate(&caller(&request), &request.get_ref().uuid, api::managed_save_remove(request.get_ref().flags)?).await
     }
 
     async fn domain_set_autostart(&self, request: Request<v1::DomainSetAutostartRequest>) -> ChangeReply {
@@ -582,29 +489,21 @@ impl DomainService for Service {
     ) -> ChangeReply {
         let who = caller(&request);
         let request = request.get_ref();
-        Error::check_flags(request.flags, 0, "virDomainPMSuspendForDuration")?;
-        if request.target > 2 {
-            return Err(Error::InvalidArg(format!("unknown suspend target {}", request.target)).into());
-        }
-        if request.duration != 0 {
-            // As the QEMU driver: guests cannot be told when to wake up.
-            return Err(Error::InvalidArg("duration not supported, use 0".into()).into());
-        }
-        self.operate(&who, &request.uuid, Op::PmSuspend).await
+        let op = api::pm_suspend(request.target, request.duration, request.flags)?;
+        self.operate(&who, &request.uuid, op).await
     }
 
     async fn domain_pm_wakeup(&self, request: Request<v1::DomainPmWakeupRequest>) -> ChangeReply {
-        Error::check_flags(request.get_ref().flags, 0, "virDomainPMWakeup")?;
-        self.operate(&caller(&request), &request.get_ref().uuid, Op::PmWakeup).await
+        self.operate(&caller(&request), &request.get_ref().uuid, api::pm_wakeup(request.get_ref().flags)?).await
     }
 
     async fn domain_get_state(
         &self,
         request: Request<v1::DomainGetStateRequest>,
     ) -> Reply<v1::DomainGetStateResponse> {
-        Error::check_flags(request.get_ref().flags, 0, "virDomainGetState")?;
         let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
-        reply(v1::DomainGetStateResponse { state: convert::state(domain.state), reason: domain.reason })
+        let (state, reason) = api::state(&domain, request.get_ref().flags)?;
+        reply(v1::DomainGetStateResponse { state: convert::state(state), reason })
     }
 
     async fn domain_get_info(
@@ -633,20 +532,11 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainGetXmlDescRequest>,
     ) -> Reply<v1::DomainGetXmlDescResponse> {
-        let xml_flags = request.get_ref().flags;
-        Error::check_flags(xml_flags, flags::XML_ALL, "virDomainGetXMLDesc")?;
         let caller = caller(&request);
-        // As libvirt: secrets only when asked for, and never on a read-only connection.
-        if xml_flags & flags::XML_SECURE != 0 && caller.read_only() {
-            return Err(Error::ReadOnly("virDomainGetXMLDesc with secure flag".into()).into());
-        }
+        let xml_flags = request.get_ref().flags;
+        api::xml_desc_flags(xml_flags, caller.read_only())?;
         let domain = self.domain(&caller, &request.get_ref().uuid)?;
-        let xml = if xml_flags & flags::XML_INACTIVE != 0 {
-            domain.next_def.as_ref().unwrap_or(&domain.def).to_xml(None)
-        } else {
-            domain.def.to_xml(domain.is_active().then_some(domain.id))
-        };
-        let xml = if xml_flags & flags::XML_SECURE != 0 { xml } else { convert::without_secrets(xml) };
+        let xml = api::xml_desc(&domain, xml_flags);
         reply(v1::DomainGetXmlDescResponse { xml })
     }
 
@@ -674,9 +564,6 @@ impl DomainService for Service {
     ) -> ChangeReply {
         let who = caller(&request);
         let request = request.into_inner();
-        if request.flags & (flags::SNAPSHOT_CREATE_REDEFINE | flags::SNAPSHOT_CREATE_CURRENT) != 0 {
-            return self.redefine_snapshot(&who, request).await;
-        }
         self.create_moment(&who, (request.uuid, request.xml, request.flags), true).await
     }
 
@@ -684,10 +571,8 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainListAllSnapshotsRequest>,
     ) -> Reply<v1::DomainListAllSnapshotsResponse> {
-        let list_flags = request.get_ref().flags;
-        Error::check_flags(list_flags, flags::SNAPSHOT_LIST_ALL, "virDomainListAllSnapshots")?;
         let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
-        let listed = lifecycle::list_snapshots(&domain.moments, None, list_flags)?;
+        let listed = api::snapshots(&domain, None, request.get_ref().flags, "virDomainListAllSnapshots")?;
         let snapshots = listed.into_iter().map(|s| convert::snapshot_of(&domain, s)).collect();
         reply(v1::DomainListAllSnapshotsResponse { snapshots })
     }
@@ -696,10 +581,8 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainSnapshotNumRequest>,
     ) -> Reply<v1::DomainSnapshotNumResponse> {
-        let list_flags = request.get_ref().flags;
-        Error::check_flags(list_flags, flags::SNAPSHOT_LIST_ALL, "virDomainSnapshotNum")?;
         let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
-        let count = lifecycle::list_snapshots(&domain.moments, None, list_flags)?.len() as u32;
+        let count = api::snapshots(&domain, None, request.get_ref().flags, "virDomainSnapshotNum")?.len() as u32;
         reply(v1::DomainSnapshotNumResponse { count })
     }
 
@@ -709,14 +592,7 @@ impl DomainService for Service {
     ) -> ChangeReply {
         let who = caller(&request);
         let request = request.get_ref();
-        exclusive_flags(
-            request.flags,
-            (flags::SNAPSHOT_REVERT_RUNNING, "VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING"),
-            (flags::SNAPSHOT_REVERT_PAUSED, "VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED"),
-        )?;
-        Error::check_flags(request.flags, flags::SNAPSHOT_REVERT_ALL, "virDomainRevertToSnapshot")?;
-        let name = convert::moment_name(&request.name)?;
-        self.operate(&who, &request.uuid, Op::SnapshotRevert(name.to_owned(), request.flags)).await
+        self.operate(&who, &request.uuid, api::snapshot_revert(&request.name, request.flags)?).await
     }
 
     async fn domain_snapshot_lookup_by_name(
@@ -725,9 +601,8 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainSnapshotLookupByNameResponse> {
         let who = caller(&request);
         let request = request.get_ref();
-        Error::check_flags(request.flags, 0, "virDomainSnapshotLookupByName")?;
         let domain = self.domain(&who, &request.uuid)?;
-        let snapshot = lifecycle::find_snapshot(&domain.moments, convert::moment_name(&request.name)?)?;
+        let snapshot = api::snapshot(&domain, &request.name, (request.flags, 0, "virDomainSnapshotLookupByName"))?;
         reply(v1::DomainSnapshotLookupByNameResponse {
             snapshot: Some(convert::snapshot_of(&domain, snapshot)),
         })
@@ -737,13 +612,8 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainSnapshotCurrentRequest>,
     ) -> Reply<v1::DomainSnapshotCurrentResponse> {
-        Error::check_flags(request.get_ref().flags, 0, "virDomainSnapshotCurrent")?;
         let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
-        let current =
-            domain.moments.current_snapshot.as_deref().ok_or_else(|| {
-                Error::NoRelatedSnapshot("the domain does not have a current snapshot".into())
-            })?;
-        let snapshot = lifecycle::find_snapshot(&domain.moments, current)?;
+        let snapshot = api::snapshot_current(&domain, request.get_ref().flags)?;
         reply(v1::DomainSnapshotCurrentResponse { snapshot: Some(convert::snapshot_of(&domain, snapshot)) })
     }
 
@@ -751,9 +621,8 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainHasCurrentSnapshotRequest>,
     ) -> Reply<v1::DomainHasCurrentSnapshotResponse> {
-        Error::check_flags(request.get_ref().flags, 0, "virDomainHasCurrentSnapshot")?;
         let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
-        let has_current_snapshot = domain.moments.current_snapshot.is_some();
+        let has_current_snapshot = api::has_current_snapshot(&domain, request.get_ref().flags)?;
         reply(v1::DomainHasCurrentSnapshotResponse { has_current_snapshot })
     }
 
@@ -763,10 +632,10 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainSnapshotGetXmlDescResponse> {
         let who = caller(&request);
         let request = request.get_ref();
-        Error::check_flags(request.flags, flags::SNAPSHOT_XML_SECURE, "virDomainSnapshotGetXMLDesc")?;
         let domain = self.domain(&who, &request.uuid)?;
-        let snapshot = lifecycle::find_snapshot(&domain.moments, convert::moment_name(&request.name)?)?;
-        reply(v1::DomainSnapshotGetXmlDescResponse { xml: convert::snapshot_xml(&domain, snapshot) })
+        let known = (request.flags, flags::SNAPSHOT_XML_SECURE, "virDomainSnapshotGetXMLDesc");
+        let snapshot = api::snapshot(&domain, &request.name, known)?;
+        reply(v1::DomainSnapshotGetXmlDescResponse { xml: api::snapshot_xml(&domain, snapshot) })
     }
 
     async fn domain_snapshot_get_parent(
@@ -775,13 +644,8 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainSnapshotGetParentResponse> {
         let who = caller(&request);
         let request = request.get_ref();
-        Error::check_flags(request.flags, 0, "virDomainSnapshotGetParent")?;
         let domain = self.domain(&who, &request.uuid)?;
-        let snapshot = lifecycle::find_snapshot(&domain.moments, convert::moment_name(&request.name)?)?;
-        let parent = snapshot.parent.as_deref().ok_or_else(|| {
-            Error::NoRelatedSnapshot(format!("snapshot '{}' does not have a parent", snapshot.name))
-        })?;
-        let parent = lifecycle::find_snapshot(&domain.moments, parent)?;
+        let parent = api::snapshot_parent(&domain, &request.name, request.flags)?;
         reply(v1::DomainSnapshotGetParentResponse { snapshot: Some(convert::snapshot_of(&domain, parent)) })
     }
 
@@ -791,10 +655,9 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainSnapshotIsCurrentResponse> {
         let who = caller(&request);
         let request = request.get_ref();
-        Error::check_flags(request.flags, 0, "virDomainSnapshotIsCurrent")?;
         let domain = self.domain(&who, &request.uuid)?;
-        let snapshot = lifecycle::find_snapshot(&domain.moments, convert::moment_name(&request.name)?)?;
-        let current = domain.moments.current_snapshot.as_deref() == Some(snapshot.name.as_str());
+        let snapshot = api::snapshot(&domain, &request.name, (request.flags, 0, "virDomainSnapshotIsCurrent"))?;
+        let current = api::is_current(&domain, snapshot);
         reply(v1::DomainSnapshotIsCurrentResponse { current })
     }
 
@@ -804,9 +667,8 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainSnapshotHasMetadataResponse> {
         let who = caller(&request);
         let request = request.get_ref();
-        Error::check_flags(request.flags, 0, "virDomainSnapshotHasMetadata")?;
         let domain = self.domain(&who, &request.uuid)?;
-        lifecycle::find_snapshot(&domain.moments, convert::moment_name(&request.name)?)?;
+        api::snapshot(&domain, &request.name, (request.flags, 0, "virDomainSnapshotHasMetadata"))?;
         // Every snapshot rvirt knows is known through its metadata.
         reply(v1::DomainSnapshotHasMetadataResponse { has_metadata: true })
     }
@@ -817,10 +679,9 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainSnapshotListAllChildrenResponse> {
         let who = caller(&request);
         let request = request.get_ref();
-        Error::check_flags(request.flags, flags::SNAPSHOT_LIST_ALL, "virDomainSnapshotListAllChildren")?;
         let domain = self.domain(&who, &request.uuid)?;
-        let name = convert::moment_name(&request.name)?;
-        let listed = lifecycle::list_snapshots(&domain.moments, Some(name), request.flags)?;
+        let function = "virDomainSnapshotListAllChildren";
+        let listed = api::snapshots(&domain, Some(&request.name), request.flags, function)?;
         let snapshots = listed.into_iter().map(|s| convert::snapshot_of(&domain, s)).collect();
         reply(v1::DomainSnapshotListAllChildrenResponse { snapshots })
     }
@@ -831,20 +692,16 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainSnapshotNumChildrenResponse> {
         let who = caller(&request);
         let request = request.get_ref();
-        Error::check_flags(request.flags, flags::SNAPSHOT_LIST_ALL, "virDomainSnapshotNumChildren")?;
         let domain = self.domain(&who, &request.uuid)?;
-        let name = convert::moment_name(&request.name)?;
-        let count = lifecycle::list_snapshots(&domain.moments, Some(name), request.flags)?.len() as u32;
+        let function = "virDomainSnapshotNumChildren";
+        let count = api::snapshots(&domain, Some(&request.name), request.flags, function)?.len() as u32;
         reply(v1::DomainSnapshotNumChildrenResponse { count })
     }
 
     async fn domain_snapshot_delete(&self, request: Request<v1::DomainSnapshotDeleteRequest>) -> ChangeReply {
         let who = caller(&request);
         let request = request.get_ref();
-        Error::check_flags(request.flags, flags::SNAPSHOT_DELETE_ALL, "virDomainSnapshotDelete")?;
-        exclusive_children_flags(request.flags, "SNAPSHOT")?;
-        let name = convert::moment_name(&request.name)?;
-        self.operate(&who, &request.uuid, Op::SnapshotDelete(name.to_owned(), request.flags)).await
+        self.operate(&who, &request.uuid, api::snapshot_delete(&request.name, request.flags)?).await
     }
 
     async fn domain_checkpoint_create_xml(
@@ -860,11 +717,9 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainListAllCheckpointsRequest>,
     ) -> Reply<v1::DomainListAllCheckpointsResponse> {
-        Error::check_flags(request.get_ref().flags, 0, "virDomainListAllCheckpoints")?;
         let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
-        reply(v1::DomainListAllCheckpointsResponse {
-            checkpoints: domain.moments.checkpoints.iter().map(convert::checkpoint).collect(),
-        })
+        let checkpoints = api::checkpoints(&domain, request.get_ref().flags)?;
+        reply(v1::DomainListAllCheckpointsResponse { checkpoints: checkpoints.iter().map(convert::checkpoint).collect() })
     }
 
     async fn domain_checkpoint_delete(
@@ -873,9 +728,6 @@ impl DomainService for Service {
     ) -> ChangeReply {
         let who = caller(&request);
         let request = request.get_ref();
-        Error::check_flags(request.flags, flags::CHECKPOINT_DELETE_ALL, "virDomainCheckpointDelete")?;
-        exclusive_children_flags(request.flags, "CHECKPOINT")?;
-        let name = convert::moment_name(&request.name)?;
-        self.operate(&who, &request.uuid, Op::CheckpointDelete(name.to_owned(), request.flags)).await
+        self.operate(&who, &request.uuid, api::checkpoint_delete(&request.name, request.flags)?).await
     }
 }

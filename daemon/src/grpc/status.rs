@@ -27,7 +27,7 @@ pub fn code(error: &Error) -> Code {
         Error::HistoryTooOld(_) => Code::OutOfRange,
         Error::Persist { source, .. } if crate::error::is_out_of_space(source) => Code::ResourceExhausted,
         Error::Busy(_) => Code::ResourceExhausted,
-        Error::NoRelatedSnapshot(_) => Code::NotFound,
+        Error::NoRelatedSnapshot(_) | Error::NoRelatedCheckpoint(_) => Code::NotFound,
         Error::Persist { .. } | Error::Driver(_) => Code::Internal,
     }
 }

@@ -1,0 +1,90 @@
+//! libvirt's native remote protocol (XDR over a unix socket, program 0x20008086): the second
+//! front end beside `grpc`, so unmodified virsh, python3-libvirt and go-libvirt talk to rvirtd.
+//! Like `grpc` it validates, converts and calls `Domains` (through `api`), nothing else.
+//!
+//! `xdr` is the codec, `protocol` the numbers and messages, `frame` the framing, `session` one
+//! connection (handshake state, keepalive, concurrent calls, event callbacks), `procedures` the
+//! calls and `failure` how an `Error` is told as libvirt's `remote_error`.
+
+pub mod failure;
+pub mod frame;
+pub mod procedures;
+pub mod protocol;
+pub mod session;
+pub mod xdr;
+
+use crate::connections::{self, Gate, UnixAccept};
+use crate::caller::Access;
+use crate::domains::Domains;
+use crate::grpc::budget::ByteBudget;
+use crate::pool::WorkPool;
+use std::sync::Arc;
+use std::sync::atomic::AtomicI32;
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+/// What every native connection of one daemon shares.
+#[derive(Debug)]
+pub struct Native {
+    /// The registry, lifecycle and access checks every front end shares.
+    pub domains: Arc<Domains>,
+    /// The URI of the daemon's driver ("test:///default", "qemu:///system"): the one
+    /// `CONNECT_OPEN` accepts.
+    pub uri: &'static str,
+    /// libvirt's error domain for the driver's errors (VIR_FROM_TEST, VIR_FROM_QEMU).
+    pub error_domain: i32,
+    /// Event callback ids: one counter for the whole daemon, as libvirtd's.
+    pub next_callback: AtomicI32,
+    /// Bytes of requests received but not yet handled, daemon-wide (shared with gRPC).
+    pub requests: ByteBudget,
+    /// Where large XML documents are parsed, off the async workers.
+    pub pool: WorkPool,
+    /// Concurrent calls on one connection (libvirtd's `max_client_requests`).
+    pub max_client_requests: usize,
+    /// A client that reads nothing this long while answers wait for it is cut off.
+    pub stall_timeout: std::time::Duration,
+    /// Cancelled when the daemon stops: every connection closes.
+    pub stopping: CancellationToken,
+}
+
+impl Native {
+    /// The shared state for `domains`, whose driver names the URI clients must open.
+    pub fn new(
+        domains: Arc<Domains>,
+        (requests, pool): (ByteBudget, WorkPool),
+        limits: &crate::config::Limits,
+        stopping: CancellationToken,
+    ) -> Arc<Self> {
+        let (uri, error_domain) = match domains.driver().name() {
+            "qemu" => ("qemu:///system", failure::FROM_QEMU),
+            _ => ("test:///default", failure::FROM_TEST),
+        };
+        Arc::new(Native {
+            domains,
+            uri,
+            error_domain,
+            next_callback: AtomicI32::new(0),
+            requests,
+            pool,
+            max_client_requests: limits.max_client_requests.max(1) as usize,
+            stall_timeout: std::time::Duration::from_millis(limits.stall_timeout_ms),
+            stopping,
+        })
+    }
+}
+
+/// Serves libvirt's protocol on `listener` (read-write or read-only) until the daemon stops;
+/// connections are admitted by the same `gate` as the gRPC ones.
+pub async fn serve(native: Arc<Native>, listener: tokio::net::UnixListener, access: Access, gate: Arc<Gate>) {
+    tracing::info!(socket = ?listener.local_addr().ok(), ?access, "listening (libvirt protocol)");
+    let preface = protocol::LEN_BYTES + protocol::HEADER_BYTES;
+    let mut incoming =
+        connections::accept(UnixAccept { listener, access }, gate, native.stopping.clone(), preface);
+    let mut sessions = tokio::task::JoinSet::new();
+    while let Some(conn) = incoming.next().await {
+        let Ok(conn) = conn else { continue };
+        sessions.spawn(session::run(native.clone(), conn));
+        while sessions.try_join_next().is_some() {}
+    }
+    sessions.join_all().await;
+}

@@ -1,0 +1,371 @@
+//! One libvirt-protocol connection: reads frames, answers keepalive PINGs, runs calls (up to
+//! `max_client_requests` at once, answered in any order, matched by serial), and sends the
+//! lifecycle events its callbacks asked for, read from the history in generation order.
+//!
+//! Every answer goes through one bounded queue to one writer: a client that stops reading stops
+//! its own calls and events (back-pressure), and is cut off after the stall timeout.
+
+use super::Native;
+use super::failure::Failure;
+use super::frame::{self, FrameError};
+use super::procedures;
+use super::protocol::{self as p, Header};
+use crate::caller::{Access, Caller};
+use crate::connections::{Busy, Conn, ConnInfo};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::Connected;
+use uuid::Uuid;
+
+const CALL: u32 = p::MessageType::Call as u32;
+const CALL_WITH_FDS: u32 = p::MessageType::CallWithFds as u32;
+const MESSAGE: u32 = p::MessageType::Message as u32;
+
+/// Frames queued for the writer; a sender waits beyond that.
+const OUT_FRAMES: usize = 32;
+
+/// libvirtd's defaults: a PING after this much silence from a client that asked for keepalive...
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// ...and the connection closed after this many unanswered ones.
+const KEEPALIVE_COUNT: u32 = 5;
+
+/// Entries read from the history at a time by the event follower.
+const EVENT_BATCH: usize = 256;
+
+/// A registered event callback (`CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY`).
+#[derive(Debug, Clone, Copy)]
+pub struct Callback {
+    /// libvirt's `VIR_DOMAIN_EVENT_ID_*`.
+    pub event_id: i32,
+    /// Only this domain's events (`None`: every domain's).
+    pub domain: Option<Uuid>,
+}
+
+/// The state of one connection the calls share.
+#[derive(Debug)]
+pub struct Session {
+    /// Daemon-wide state.
+    pub native: Arc<Native>,
+    /// Who connected, as the socket says (its access: the socket's).
+    pub peer: Arc<Caller>,
+    /// After `CONNECT_OPEN`: the caller the calls run as (read-only if the socket or the open's
+    /// flags say so).
+    opened: Mutex<Option<Arc<Caller>>>,
+    /// The client asked for keepalive (feature 10): PING it and drop it when it goes silent.
+    keepalive: AtomicBool,
+    /// When the client was last heard from.
+    heard: Mutex<Instant>,
+    /// Event callbacks by id, and the busy mark they hold while any is registered.
+    callbacks: Mutex<(HashMap<i32, Callback>, Option<Busy>)>,
+    /// Whether the event follower runs.
+    following: AtomicBool,
+    /// The connection's info (for busy marks).
+    info: ConnInfo,
+    /// To the writer.
+    out: mpsc::Sender<Vec<u8>>,
+    /// Cancelled when the connection is to close.
+    pub closing: CancellationToken,
+}
+
+impl Session {
+    /// The caller of an open connection.
+    pub fn caller(&self) -> Result<Arc<Caller>, Failure> {
+        self.opened
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| Failure::rpc_internal("hypervisor connection not open"))
+    }
+
+    /// Whether `CONNECT_OPEN` succeeded (and no `CONNECT_CLOSE` followed).
+    pub fn is_open(&self) -> bool {
+        self.opened.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    /// `CONNECT_OPEN`: the connection now runs calls for the peer, read-only if `read_only`.
+    pub fn open(&self, read_only: bool) -> Result<(), Failure> {
+        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+        if opened.is_some() {
+            return Err(Failure::rpc_internal("connection already open"));
+        }
+        let access = if read_only { Access::ReadOnly } else { self.peer.access };
+        *opened = Some(Arc::new(Caller { identity: self.peer.identity.clone(), access }));
+        Ok(())
+    }
+
+    /// `CONNECT_CLOSE`: later calls are refused as before the open; callbacks are dropped.
+    pub fn close(&self) {
+        *self.opened.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.callbacks.lock().unwrap_or_else(|p| p.into_inner()) = (HashMap::new(), None);
+    }
+
+    /// Feature 10 was asked for: libvirtd starts its keepalive on that client, and so does rvirtd.
+    pub fn enable_keepalive(self: &Arc<Self>) {
+        if !self.keepalive.swap(true, Ordering::AcqRel) {
+            tokio::spawn(keepalive(self.clone()));
+        }
+    }
+
+    /// Registers a callback; the events of changes committed from now on reach it.
+    pub fn register(self: &Arc<Self>, callback: Callback) -> i32 {
+        let id = self.native.next_callback.fetch_add(1, Ordering::AcqRel);
+        {
+            let mut callbacks = self.callbacks.lock().unwrap_or_else(|p| p.into_inner());
+            callbacks.0.insert(id, callback);
+            if callbacks.1.is_none() {
+                callbacks.1 = Some(self.info.busy());
+            }
+        }
+        if !self.following.swap(true, Ordering::AcqRel) {
+            let position = self.native.domains.history().head();
+            tokio::spawn(follow(self.clone(), position));
+        }
+        id
+    }
+
+    /// Deregisters callback `id`; false if this connection has no such callback.
+    pub fn deregister(&self, id: i32) -> bool {
+        let mut callbacks = self.callbacks.lock().unwrap_or_else(|p| p.into_inner());
+        let found = callbacks.0.remove(&id).is_some();
+        if callbacks.0.is_empty() {
+            callbacks.1 = None;
+        }
+        found
+    }
+
+    fn heard(&self) {
+        *self.heard.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// Queues a frame for the writer; false once the connection is closing.
+    async fn send(&self, frame: Vec<u8>) -> bool {
+        tokio::select! {
+            sent = self.out.send(frame) => sent.is_ok(),
+            () = self.closing.cancelled() => false,
+        }
+    }
+}
+
+/// Serves one admitted connection until the client leaves, a frame is out of bounds, the
+/// client stops reading or the daemon stops.
+pub async fn run(native: Arc<Native>, conn: Conn<tokio::net::UnixStream>) {
+    let info = conn.connect_info();
+    let (mut reader, writer) = tokio::io::split(conn);
+    let (out, queue) = mpsc::channel(OUT_FRAMES);
+    let closing = native.stopping.child_token();
+    let session = Arc::new(Session {
+        peer: info.caller.clone(),
+        native: native.clone(),
+        opened: Mutex::new(None),
+        keepalive: AtomicBool::new(false),
+        heard: Mutex::new(Instant::now()),
+        callbacks: Mutex::new((HashMap::new(), None)),
+        following: AtomicBool::new(false),
+        info,
+        out,
+        closing: closing.clone(),
+    });
+    let writer = tokio::spawn(write(writer, queue, native.stall_timeout, closing.clone()));
+    tracing::debug!(caller = %session.peer, "libvirt-protocol connection opened");
+    let calls = Arc::new(tokio::sync::Semaphore::new(native.max_client_requests));
+    let reason = loop {
+        let read = tokio::select! {
+            () = closing.cancelled() => break "closing".to_owned(),
+            read = frame::read(&mut reader, &native.requests) => read,
+        };
+        let (frame, reservation) = match read {
+            Ok(read) => read,
+            Err(FrameError::Closed) => break "client closed the connection".to_owned(),
+            Err(error) => break error.to_string(),
+        };
+        session.heard();
+        let header = frame.header.clone();
+        match (header.prog, header.kind) {
+            (p::KEEPALIVE_PROGRAM, MESSAGE) => {
+                if header.procedure == p::KEEPALIVE_PING && !session.send(keepalive_frame(p::KEEPALIVE_PONG)).await {
+                    break "closing".to_owned();
+                }
+            }
+            (_, CALL) => {
+                // Calls wait for a free slot: a client with `max_client_requests` calls in flight
+                // is not read from until one finishes.
+                let permit = tokio::select! {
+                    permit = calls.clone().acquire_owned() => permit.expect("never closed"),
+                    () = closing.cancelled() => break "closing".to_owned(),
+                };
+                let session = session.clone();
+                tokio::spawn(async move {
+                    let busy = session.info.busy();
+                    let answer = answer(&session, header, &frame.payload).await;
+                    drop((frame, reservation));
+                    session.send(answer).await;
+                    drop((busy, permit));
+                });
+            }
+            (_, CALL_WITH_FDS) => break "a call with file descriptors (not supported)".to_owned(),
+            // Stream data, stray replies: rvirtd opens no streams and sends no calls.
+            _ => tracing::debug!(?header, "ignoring an unexpected message"),
+        }
+    };
+    tracing::debug!(caller = %session.peer, reason, "libvirt-protocol connection closed");
+    closing.cancel();
+    session.close();
+    let _ = writer.await;
+}
+
+/// The reply frame to one call.
+async fn answer(session: &Arc<Session>, header: Header, payload: &[u8]) -> Vec<u8> {
+    let result = if header.prog != p::REMOTE_PROGRAM || header.vers != p::REMOTE_PROTOCOL_VERSION {
+        Err(Failure::rpc(format!("Cannot find program {} version {}", header.prog, header.vers)))
+    } else {
+        procedures::call(session, header.procedure, payload).await
+    };
+    let mut reply = Header { kind: p::MessageType::Reply as u32, status: p::Status::Ok as u32, ..header };
+    match result {
+        Ok(body) => {
+            let mut frame = frame::encode(&reply, &());
+            frame.extend_from_slice(&body);
+            let length = frame.len() as u32;
+            frame[..p::LEN_BYTES].copy_from_slice(&length.to_be_bytes());
+            frame
+        }
+        Err(failure) => {
+            reply.status = p::Status::Error as u32;
+            let error = failure.remote(session.native.error_domain);
+            tracing::debug!(procedure = header.procedure, code = error.code, message = ?error.message, "call refused");
+            frame::encode(&reply, &error)
+        }
+    }
+}
+
+fn keepalive_frame(procedure: i32) -> Vec<u8> {
+    let header = Header {
+        prog: p::KEEPALIVE_PROGRAM,
+        vers: p::KEEPALIVE_VERSION,
+        procedure,
+        kind: p::MessageType::Message as u32,
+        serial: 0,
+        status: p::Status::Ok as u32,
+    };
+    frame::encode(&header, &())
+}
+
+/// The one writer: frames in queue order; a socket that takes nothing for `stall` ends the
+/// connection.
+async fn write(
+    mut writer: tokio::io::WriteHalf<Conn<tokio::net::UnixStream>>,
+    mut queue: mpsc::Receiver<Vec<u8>>,
+    stall: Duration,
+    closing: CancellationToken,
+) {
+    loop {
+        let frame = tokio::select! {
+            frame = queue.recv() => frame,
+            () = closing.cancelled() => None,
+        };
+        let Some(frame) = frame else { break };
+        match tokio::time::timeout(stall, writer.write_all(&frame)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "writing to a libvirt-protocol client failed");
+                break;
+            }
+            Err(_) => {
+                tracing::debug!(?stall, "closing a libvirt-protocol client that reads nothing");
+                break;
+            }
+        }
+    }
+    closing.cancel();
+    let _ = writer.shutdown().await;
+}
+
+/// PINGs a client that asked for keepalive after each `KEEPALIVE_INTERVAL` of silence, and
+/// closes the connection after `KEEPALIVE_COUNT` unanswered ones, as libvirtd does.
+async fn keepalive(session: Arc<Session>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(KEEPALIVE_INTERVAL) => {}
+            () = session.closing.cancelled() => return,
+        }
+        let silent = session.heard.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+        if silent >= KEEPALIVE_INTERVAL * (KEEPALIVE_COUNT + 1) {
+            tracing::debug!(?silent, "closing a libvirt-protocol connection due to keepalive timeout");
+            session.closing.cancel();
+            return;
+        }
+        if silent >= KEEPALIVE_INTERVAL && !session.send(keepalive_frame(p::KEEPALIVE_PING)).await {
+            return;
+        }
+    }
+}
+
+/// Sends the lifecycle events of every change after `position` to the callbacks that asked, in
+/// generation order. The history is gap-free; if this connection fell so far behind that the
+/// history no longer holds what it has not sent, it is closed rather than left with a hole.
+async fn follow(session: Arc<Session>, mut position: u64) {
+    let domains = session.native.domains.clone();
+    let mut head = domains.history().subscribe();
+    loop {
+        let entries = match domains.history().read(position, EVENT_BATCH) {
+            Ok(entries) => entries,
+            Err(gap) => {
+                tracing::warn!(caller = %session.peer, ?gap, "closing a libvirt-protocol client too far behind on events");
+                session.closing.cancel();
+                return;
+            }
+        };
+        if entries.is_empty() {
+            tokio::select! {
+                changed = head.changed() => if changed.is_err() { return },
+                () = session.closing.cancelled() => return,
+            }
+            continue;
+        }
+        let Ok(caller) = session.caller() else { return };
+        let grants = domains.grants(&caller);
+        for entry in entries {
+            position = entry.generation;
+            let seen = |d: &&Arc<crate::domain::Domain>| grants.sees(d);
+            let Some(domain) = entry.after.as_ref().filter(seen).or(entry.before.as_ref().filter(seen)) else {
+                continue;
+            };
+            let id = entry.after.as_ref().map_or(-1, |after| after.id);
+            let dom = procedures::handle_with_id(domain, id);
+            let targets: Vec<i32> = {
+                let callbacks = session.callbacks.lock().unwrap_or_else(|p| p.into_inner());
+                callbacks
+                    .0
+                    .iter()
+                    .filter(|(_, c)| c.event_id == p::event_id::LIFECYCLE && c.domain.is_none_or(|u| u == entry.uuid))
+                    .map(|(id, _)| *id)
+                    .collect()
+            };
+            for (event, detail) in entry.lifecycle.iter() {
+                for &callback_id in &targets {
+                    let msg = p::DomainEventCallbackLifecycleMsg {
+                        callback_id,
+                        msg: p::DomainEventLifecycleMsg { dom: dom.clone(), event, detail },
+                    };
+                    // libvirtd puts serial 1 on events; clients do not look.
+                    let header = Header {
+                        prog: p::REMOTE_PROGRAM,
+                        vers: p::REMOTE_PROTOCOL_VERSION,
+                        procedure: p::procedure::DOMAIN_EVENT_CALLBACK_LIFECYCLE,
+                        kind: p::MessageType::Message as u32,
+                        serial: 1,
+                        status: p::Status::Ok as u32,
+                    };
+                    if !session.send(frame::encode(&header, &msg)).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
