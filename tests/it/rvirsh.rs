@@ -1,10 +1,12 @@
-//! rvirsh against virsh (libvirt 9.0 test driver): the same command sequences, the same output.
+//! rvirsh against virsh (libvirt 9.0 test driver), and virsh against rvirtd: the same command
+//! sequences, the same output, three ways.
 //!
 //! Each scenario writes its domain XML files to a temporary folder, runs
 //! `virsh -c test:///<folder>/node.xml "<sequence>"` (libvirt's in-process test driver on an
-//! empty node) and `rvirsh -c <fresh in-process rvirtd> "<sequence>"` from that folder, and
-//! requires byte-identical stdout, the same number of `error:` lines on stderr and the same exit
-//! status. Normalised on both sides, as documented deliberate differences: `dominfo`'s
+//! empty node), `rvirsh -c <fresh in-process rvirtd> "<sequence>"` and
+//! `virsh -c 'test+unix:///default?socket=<another fresh rvirtd's libvirt socket>' "<sequence>"`
+//! (unmodified virsh over libvirt's own protocol) from that folder, and requires byte-identical
+//! stdout, the same number of `error:` lines on stderr and the same exit status of all three. Normalised on both sides, as documented deliberate differences: `dominfo`'s
 //! `CPU time:` and `Security *:` lines (rvirt has no security driver) and the creation-time
 //! values of snapshot/checkpoint tables and of snapshot XML's `<creationTime>` (masked; the
 //! columns' layout is still compared: the two runs happen in different seconds).
@@ -232,7 +234,7 @@ async fn run(
     Some((outcome(output), stderr))
 }
 
-/// virsh's outcome, rerun if it hangs (see the module comment).
+/// virsh's outcome on libvirt's test driver, rerun if it hangs (see the module comment).
 async fn run_virsh(dir: &Path, scenario: &Scenario) -> (Outcome, String) {
     let virsh = virsh();
     let test_uri = format!("test://{}/node.xml", dir.display());
@@ -243,6 +245,22 @@ async fn run_virsh(dir: &Path, scenario: &Scenario) -> (Outcome, String) {
         eprintln!("virsh hung for {VIRSH_LIMIT:?}; running it again");
     }
     panic!("virsh hung {VIRSH_ATTEMPTS} times in a row on this sequence")
+}
+
+/// virsh's outcome on a fresh rvirtd's libvirt-protocol socket, rerun (on another fresh daemon)
+/// if virsh hangs in its own managedsave race.
+async fn run_virsh_on_rvirtd(dir: &Path, scenario: &Scenario) -> (Outcome, String) {
+    let virsh = virsh();
+    for _ in 0..VIRSH_ATTEMPTS {
+        let daemon = start_daemon().await;
+        let result = run(Path::new(virsh), &daemon.native_uri(false), dir, scenario, VIRSH_LIMIT).await;
+        daemon.stop().await;
+        if let Some(result) = result {
+            return result;
+        }
+        eprintln!("virsh on rvirtd hung for {VIRSH_LIMIT:?}; running it again");
+    }
+    panic!("virsh on rvirtd hung {VIRSH_ATTEMPTS} times in a row on this sequence")
 }
 
 /// rvirsh's outcome against `uri`.
@@ -292,7 +310,20 @@ async fn check(scenario: Scenario) {
     let daemon = start_daemon().await;
     let (actual, rvirsh_stderr) = run_rvirsh(&daemon.uri, dir, &scenario).await;
     daemon.stop().await;
+    let (native, native_stderr) = run_virsh_on_rvirtd(dir, &scenario).await;
 
+    assert!(
+        expected == native,
+        "virsh on rvirtd differs from virsh on libvirt's test driver\n\
+         --- stdout (- on libvirt, + on rvirtd)\n{}\
+         --- error lines: {} and {}; success: {} and {}\n\
+         --- virsh on libvirt stderr\n{virsh_stderr}--- virsh on rvirtd stderr\n{native_stderr}",
+        diff(&expected.stdout, &native.stdout),
+        expected.error_lines,
+        native.error_lines,
+        expected.success,
+        native.success,
+    );
     assert!(
         expected == actual,
         "rvirsh differs from virsh\n--- stdout (- virsh, + rvirsh)\n{}\
