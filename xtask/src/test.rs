@@ -16,7 +16,17 @@ const NEEDS: &[Need] = &[
     Need {
         package: "libvirt-clients",
         present: || Path::new("/usr/bin/virsh").exists(),
-        why: "virsh, for the differential test of rvirsh (tests/it/rvirsh.rs)",
+        why: "virsh, for the differential tests of rvirsh and of rvirtd's libvirt protocol (tests/it/rvirsh.rs, tests/it/native.rs)",
+    },
+    Need {
+        package: "python3-libvirt",
+        present: || {
+            Command::new("/usr/bin/python3")
+                .args(["-c", "import libvirt"])
+                .output()
+                .is_ok_and(|output| output.status.success())
+        },
+        why: "libvirt's own Python client, talking to rvirtd's libvirt protocol (tests/it/native.rs)",
     },
     Need {
         package: "python3-grpcio",
