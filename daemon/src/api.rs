@@ -81,13 +81,22 @@ pub fn pm_wakeup(wakeup_flags: u32) -> Result<Op> {
 /// excludes HALT and NO_METADATA.
 pub fn snapshot_create(xml: &str, create_flags: u32) -> Result<Op> {
     if create_flags & (flags::SNAPSHOT_CREATE_REDEFINE | flags::SNAPSHOT_CREATE_CURRENT) == 0 {
-        return crate::domains::Domains::moment_op(xml, create_flags, true);
+        Error::check_flags(create_flags, flags::SNAPSHOT_CREATE_ALL, "virDomainSnapshotCreateXML")?;
+        return Ok(Op::SnapshotCreate(MomentDef::parse(xml, "domainsnapshot")?, create_flags, now()));
     }
     let redefine = (flags::SNAPSHOT_CREATE_REDEFINE, "VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE");
-    requires_flag(create_flags, (flags::SNAPSHOT_CREATE_CURRENT, "VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT"), redefine)?;
+    requires_flag(
+        create_flags,
+        (flags::SNAPSHOT_CREATE_CURRENT, "VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT"),
+        redefine,
+    )?;
     let no_metadata = (flags::SNAPSHOT_CREATE_NO_METADATA, "VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA");
     exclusive_flags(create_flags, redefine, no_metadata)?;
-    exclusive_flags(create_flags, redefine, (flags::SNAPSHOT_CREATE_HALT, "VIR_DOMAIN_SNAPSHOT_CREATE_HALT"))?;
+    exclusive_flags(
+        create_flags,
+        redefine,
+        (flags::SNAPSHOT_CREATE_HALT, "VIR_DOMAIN_SNAPSHOT_CREATE_HALT"),
+    )?;
     Error::check_flags(
         create_flags,
         flags::SNAPSHOT_CREATE_ALL | flags::SNAPSHOT_CREATE_REDEFINE | flags::SNAPSHOT_CREATE_CURRENT,
@@ -98,7 +107,16 @@ pub fn snapshot_create(xml: &str, create_flags: u32) -> Result<Op> {
 
 /// virDomainCheckpointCreateXML (pure CPU).
 pub fn checkpoint_create(xml: &str, create_flags: u32) -> Result<Op> {
-    crate::domains::Domains::moment_op(xml, create_flags, false)
+    Error::check_flags(create_flags, flags::CHECKPOINT_CREATE_QUIESCE, "virDomainCheckpointCreateXML")?;
+    Ok(Op::CheckpointCreate(MomentDef::parse(xml, "domaincheckpoint")?, now()))
+}
+
+/// The time a new snapshot or checkpoint is stamped with: Unix seconds.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// virDomainRevertToSnapshot.
@@ -227,7 +245,12 @@ pub fn checkpoint<'a>(
 ) -> Result<&'a Checkpoint> {
     Error::check_flags(lookup_flags, known, function)?;
     let name = moment_name(name)?;
-    domain.moments.checkpoints.iter().find(|c| c.name == name).ok_or_else(|| Error::NoCheckpoint(name.to_owned()))
+    domain
+        .moments
+        .checkpoints
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| Error::NoCheckpoint(name.to_owned()))
 }
 
 /// virDomainCheckpointGetParent.
@@ -236,7 +259,12 @@ pub fn checkpoint_parent<'a>(domain: &'a Domain, name: &str, parent_flags: u32) 
     let parent = checkpoint.parent.as_deref().ok_or_else(|| {
         Error::NoRelatedCheckpoint(format!("checkpoint '{}' does not have a parent", checkpoint.name))
     })?;
-    domain.moments.checkpoints.iter().find(|c| c.name == parent).ok_or_else(|| Error::NoCheckpoint(parent.to_owned()))
+    domain
+        .moments
+        .checkpoints
+        .iter()
+        .find(|c| c.name == parent)
+        .ok_or_else(|| Error::NoCheckpoint(parent.to_owned()))
 }
 
 /// virDomainSnapshotGetXMLDesc: the `<domainsnapshot>` document as libvirt 9.0's test driver
@@ -377,7 +405,11 @@ fn exclusive_flags(value: u32, (a, a_name): (u32, &str), (b, b_name): (u32, &str
 }
 
 /// libvirt's VIR_REQUIRE_FLAG_RET: `flag` only with `required` (bit and libvirt name each).
-fn requires_flag(value: u32, (flag, flag_name): (u32, &str), (required, required_name): (u32, &str)) -> Result<()> {
+fn requires_flag(
+    value: u32,
+    (flag, flag_name): (u32, &str),
+    (required, required_name): (u32, &str),
+) -> Result<()> {
     if value & flag != 0 && value & required == 0 {
         return Err(Error::InvalidArg(format!("Flag '{required_name}' is required by flag '{flag_name}'")));
     }

@@ -403,8 +403,7 @@ impl Config {
         if socket_ro == socket {
             bail!("socket_ro and socket must be different paths");
         }
-        let native_socket =
-            raw.native_socket.unwrap_or_else(|| socket.with_file_name("libvirt-sock"));
+        let native_socket = raw.native_socket.unwrap_or_else(|| socket.with_file_name("libvirt-sock"));
         let native_socket_ro = raw.native_socket_ro.unwrap_or_else(|| with_suffix(&native_socket, "-ro"));
         let paths = [&socket, &socket_ro, &native_socket, &native_socket_ro];
         if paths.iter().enumerate().any(|(i, a)| paths[..i].contains(a)) {

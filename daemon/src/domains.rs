@@ -21,7 +21,7 @@ use crate::lifecycle::{self, Change, Op, flags};
 use crate::policy::Rights;
 use crate::registry::{Committed, Registry, View};
 use crate::store::Store;
-use crate::xml::{DomainDef, MomentDef};
+use crate::xml::DomainDef;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OwnedMutexGuard;
@@ -214,15 +214,28 @@ impl Domains {
         define_flags: u32,
     ) -> Result<Committed> {
         Error::check_flags(define_flags, flags::DEFINE_VALIDATE, "virDomainDefineXMLFlags")?;
-        let claim = self.claim(caller, &def, Rights::DEFINE)?;
+        self.introduce(caller, def, (Rights::DEFINE, None), lifecycle::define).await
+    }
+
+    /// A define or create by `caller`, who needs `needed` on the definition (and on what it
+    /// replaces): claims its name and UUID, then decides in the job (`op`: a start) with hidden
+    /// domains treated as absent.
+    async fn introduce(
+        self: &Arc<Self>,
+        caller: &Arc<Caller>,
+        def: DomainDef,
+        (needed, op): (Rights, Option<Op>),
+        decide: fn(DomainDef, Option<&Domain>, Option<&Domain>) -> Result<Change>,
+    ) -> Result<Committed> {
+        let claim = self.claim(caller, &def, needed)?;
         let (uuid, authority, caller) = (def.uuid, self.authority.clone(), caller.clone());
-        self.job(uuid, None, Some(claim), move |view| {
+        self.job(uuid, op, Some(claim), move |view| {
             let (by_uuid, by_name) = (view.get(&def.uuid).cloned(), view.by_name(&def.name).cloned());
             authority.grants(&caller).decide_define(
                 (&def.name, def.uuid),
-                Rights::DEFINE,
+                needed,
                 (by_uuid.as_deref(), by_name.as_deref()),
-                |by_uuid, by_name| lifecycle::define(def.clone(), by_uuid, by_name),
+                |by_uuid, by_name| decide(def.clone(), by_uuid, by_name),
             )
         })
         .await
@@ -264,19 +277,8 @@ impl Domains {
         create_flags: u32,
     ) -> Result<Committed> {
         Error::check_flags(create_flags, flags::CREATE_VALIDATE, "virDomainCreateXML")?;
-        let needed = Rights::DEFINE | Rights::LIFECYCLE;
-        let claim = self.claim(caller, &def, needed)?;
-        let (uuid, authority, caller) = (def.uuid, self.authority.clone(), caller.clone());
-        self.job(uuid, Some(Op::Start), Some(claim), move |view| {
-            let (by_uuid, by_name) = (view.get(&def.uuid).cloned(), view.by_name(&def.name).cloned());
-            authority.grants(&caller).decide_define(
-                (&def.name, def.uuid),
-                needed,
-                (by_uuid.as_deref(), by_name.as_deref()),
-                |by_uuid, by_name| lifecycle::create(def.clone(), by_uuid, by_name),
-            )
-        })
-        .await
+        self.introduce(caller, def, (Rights::DEFINE | Rights::LIFECYCLE, Some(Op::Start)), lifecycle::create)
+            .await
     }
 
     /// Every operation on an existing domain, by rvirtd itself.
@@ -367,28 +369,12 @@ impl Domains {
         moment_flags: u32,
         snapshot: bool,
     ) -> Result<Committed> {
-        self.operate(uuid, Self::moment_op(xml, moment_flags, snapshot)?).await
-    }
-
-    /// The operation that creates the snapshot or checkpoint `xml` describes (pure CPU: callers
-    /// may run it off the async workers).
-    pub fn moment_op(xml: &str, moment_flags: u32, snapshot: bool) -> Result<Op> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|elapsed| elapsed.as_secs() as i64)
-            .unwrap_or(0);
         let op = if snapshot {
-            Error::check_flags(moment_flags, flags::SNAPSHOT_CREATE_ALL, "virDomainSnapshotCreateXML")?;
-            Op::SnapshotCreate(MomentDef::parse(xml, "domainsnapshot")?, moment_flags, now)
+            crate::api::snapshot_create(xml, moment_flags)?
         } else {
-            Error::check_flags(
-                moment_flags,
-                flags::CHECKPOINT_CREATE_QUIESCE,
-                "virDomainCheckpointCreateXML",
-            )?;
-            Op::CheckpointCreate(MomentDef::parse(xml, "domaincheckpoint")?, now)
+            crate::api::checkpoint_create(xml, moment_flags)?
         };
-        Ok(op)
+        self.operate(uuid, op).await
     }
 
     /// Starts every inactive persistent domain marked for autostart, as libvirt does once per host

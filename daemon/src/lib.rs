@@ -167,8 +167,12 @@ pub async fn serve(
         match listener {
             Listener::Unix(listener, access) => {
                 tracing::info!(socket = ?listener.local_addr().ok(), ?access, "listening");
-                let incoming =
-                    connections::accept(connections::UnixAccept { listener, access }, gate, shutdown, preface);
+                let incoming = connections::accept(
+                    connections::UnixAccept { listener, access },
+                    gate,
+                    shutdown,
+                    preface,
+                );
                 servers.spawn(router.serve_with_incoming_shutdown(incoming, stop));
             }
             Listener::Tcp(listener) => {
@@ -178,7 +182,8 @@ pub async fn serve(
             }
             Listener::Tls(listener, tls) => {
                 tracing::info!(address = ?listener.local_addr().ok(), "listening (TLS)");
-                let incoming = connections::accept(connections::TlsAccept { listener, tls }, gate, shutdown, preface);
+                let incoming =
+                    connections::accept(connections::TlsAccept { listener, tls }, gate, shutdown, preface);
                 servers.spawn(router.serve_with_incoming_shutdown(incoming, stop));
             }
             Listener::Native(..) => unreachable!("served above"),

@@ -128,9 +128,14 @@ async fn run(mut passed: Vec<rvirtd::systemd::Passed>) -> anyhow::Result<()> {
     };
     let rw = unix(take("rvirt-sock"), "rvirt-sock", &config.socket, config.unix_sock_rw_perms)?;
     let ro = unix(take("rvirt-sock-ro"), "rvirt-sock-ro", &config.socket_ro, config.unix_sock_ro_perms)?;
-    let native_rw = unix(take("libvirt-sock"), "libvirt-sock", &config.native_socket, config.unix_sock_rw_perms)?;
-    let native_ro =
-        unix(take("libvirt-sock-ro"), "libvirt-sock-ro", &config.native_socket_ro, config.unix_sock_ro_perms)?;
+    let native_rw =
+        unix(take("libvirt-sock"), "libvirt-sock", &config.native_socket, config.unix_sock_rw_perms)?;
+    let native_ro = unix(
+        take("libvirt-sock-ro"),
+        "libvirt-sock-ro",
+        &config.native_socket_ro,
+        config.unix_sock_ro_perms,
+    )?;
     let mut listeners = vec![
         Listener::Unix(rw, Access::ReadWrite),
         Listener::Unix(ro, Access::ReadOnly),

@@ -60,8 +60,8 @@ pub async fn start_daemon_with(configure: impl FnOnce(&mut Config)) -> TestDaemo
     let listener = tokio::net::UnixListener::bind(&config.socket).expect("bind unix socket");
     let read_only = tokio::net::UnixListener::bind(&config.socket_ro).expect("bind read-only socket");
     let native = tokio::net::UnixListener::bind(&config.native_socket).expect("bind libvirt-protocol socket");
-    let native_ro =
-        tokio::net::UnixListener::bind(&config.native_socket_ro).expect("bind read-only libvirt-protocol socket");
+    let native_ro = tokio::net::UnixListener::bind(&config.native_socket_ro)
+        .expect("bind read-only libvirt-protocol socket");
     let native_paths = (config.native_socket.clone(), config.native_socket_ro.clone());
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind tcp");
     let tcp_uri = format!("tcp://{}", tcp.local_addr().expect("local address"));

@@ -168,7 +168,11 @@ impl Service {
     ) -> ChangeReply {
         let uuid = convert::uuid(&uuid)?;
         let build = move |xml: &str| {
-            if snapshot { api::snapshot_create(xml, moment_flags) } else { api::checkpoint_create(xml, moment_flags) }
+            if snapshot {
+                api::snapshot_create(xml, moment_flags)
+            } else {
+                api::checkpoint_create(xml, moment_flags)
+            }
         };
         let op = if xml.len() <= INLINE_PARSE_LIMIT {
             build(&xml)?
@@ -184,7 +188,6 @@ impl Service {
         let (view, grants) = (self.domains.view(), self.domains.grants(caller));
         grants.visible(view.get(&uuid), DomainRef::Uuid(uuid)).cloned()
     }
-
 }
 
 fn reply<T>(message: T) -> Reply<T> {
@@ -365,8 +368,7 @@ impl DomainService for Service {
         &self,
         request: Request<v1::ListDefinedDomainsRequest>,
     ) -> Reply<v1::ListDefinedDomainsResponse> {
-        let max =
-            api::max_count(request.get_ref().max_names, "maxnames in virConnectListDefinedDomains")?;
+        let max = api::max_count(request.get_ref().max_names, "maxnames in virConnectListDefinedDomains")?;
         let grants = self.domains.grants(&caller(&request));
         reply(v1::ListDefinedDomainsResponse { names: self.domains.view().inactive_names(max, &grants) })
     }
@@ -418,7 +420,8 @@ impl DomainService for Service {
     }
 
     async fn domain_shutdown(&self, request: Request<v1::DomainShutdownRequest>) -> ChangeReply {
-        self.operate(&caller(&request), &request.get_ref().uuid, api::shutdown(request.get_ref().flags)?).await
+        self.operate(&caller(&request), &request.get_ref().uuid, api::shutdown(request.get_ref().flags)?)
+            .await
     }
 
     async fn domain_reboot(&self, request: Request<v1::DomainRebootRequest>) -> ChangeReply {
@@ -442,11 +445,13 @@ impl DomainService for Service {
     }
 
     async fn domain_undefine(&self, request: Request<v1::DomainUndefineRequest>) -> ChangeReply {
-        self.operate(&caller(&request), &request.get_ref().uuid, api::undefine(request.get_ref().flags)?).await
+        self.operate(&caller(&request), &request.get_ref().uuid, api::undefine(request.get_ref().flags)?)
+            .await
     }
 
     async fn domain_managed_save(&self, request: Request<v1::DomainManagedSaveRequest>) -> ChangeReply {
-        self.operate(&caller(&request), &request.get_ref().uuid, api::managed_save(request.get_ref().flags)?).await
+        self.operate(&caller(&request), &request.get_ref().uuid, api::managed_save(request.get_ref().flags)?)
+            .await
     }
 
     async fn domain_has_managed_save_image(
@@ -462,7 +467,12 @@ impl DomainService for Service {
         &self,
         request: Request<v1::DomainManagedSaveRemoveRequest>,
     ) -> ChangeReply {
-        self.operate(&caller(&request), &request.get_ref().uuid, api::managed_save_remove(request.get_ref().flags)?).await
+        self.operate(
+            &caller(&request),
+            &request.get_ref().uuid,
+            api::managed_save_remove(request.get_ref().flags)?,
+        )
+        .await
     }
 
     async fn domain_set_autostart(&self, request: Request<v1::DomainSetAutostartRequest>) -> ChangeReply {
@@ -494,7 +504,8 @@ impl DomainService for Service {
     }
 
     async fn domain_pm_wakeup(&self, request: Request<v1::DomainPmWakeupRequest>) -> ChangeReply {
-        self.operate(&caller(&request), &request.get_ref().uuid, api::pm_wakeup(request.get_ref().flags)?).await
+        self.operate(&caller(&request), &request.get_ref().uuid, api::pm_wakeup(request.get_ref().flags)?)
+            .await
     }
 
     async fn domain_get_state(
@@ -582,7 +593,8 @@ impl DomainService for Service {
         request: Request<v1::DomainSnapshotNumRequest>,
     ) -> Reply<v1::DomainSnapshotNumResponse> {
         let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
-        let count = api::snapshots(&domain, None, request.get_ref().flags, "virDomainSnapshotNum")?.len() as u32;
+        let count =
+            api::snapshots(&domain, None, request.get_ref().flags, "virDomainSnapshotNum")?.len() as u32;
         reply(v1::DomainSnapshotNumResponse { count })
     }
 
@@ -602,7 +614,8 @@ impl DomainService for Service {
         let who = caller(&request);
         let request = request.get_ref();
         let domain = self.domain(&who, &request.uuid)?;
-        let snapshot = api::snapshot(&domain, &request.name, (request.flags, 0, "virDomainSnapshotLookupByName"))?;
+        let snapshot =
+            api::snapshot(&domain, &request.name, (request.flags, 0, "virDomainSnapshotLookupByName"))?;
         reply(v1::DomainSnapshotLookupByNameResponse {
             snapshot: Some(convert::snapshot_of(&domain, snapshot)),
         })
@@ -656,7 +669,8 @@ impl DomainService for Service {
         let who = caller(&request);
         let request = request.get_ref();
         let domain = self.domain(&who, &request.uuid)?;
-        let snapshot = api::snapshot(&domain, &request.name, (request.flags, 0, "virDomainSnapshotIsCurrent"))?;
+        let snapshot =
+            api::snapshot(&domain, &request.name, (request.flags, 0, "virDomainSnapshotIsCurrent"))?;
         let current = api::is_current(&domain, snapshot);
         reply(v1::DomainSnapshotIsCurrentResponse { current })
     }
@@ -719,7 +733,9 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainListAllCheckpointsResponse> {
         let domain = self.domain(&caller(&request), &request.get_ref().uuid)?;
         let checkpoints = api::checkpoints(&domain, request.get_ref().flags)?;
-        reply(v1::DomainListAllCheckpointsResponse { checkpoints: checkpoints.iter().map(convert::checkpoint).collect() })
+        reply(v1::DomainListAllCheckpointsResponse {
+            checkpoints: checkpoints.iter().map(convert::checkpoint).collect(),
+        })
     }
 
     async fn domain_checkpoint_delete(

@@ -13,8 +13,8 @@ pub mod protocol;
 pub mod session;
 pub mod xdr;
 
-use crate::connections::{self, Gate, UnixAccept};
 use crate::caller::Access;
+use crate::connections::{self, Gate, UnixAccept};
 use crate::domains::Domains;
 use crate::grpc::budget::ByteBudget;
 use crate::pool::WorkPool;

@@ -23,7 +23,6 @@ use uuid::Uuid;
 /// `CONNECT_GET_LIB_VERSION`.
 const LIB_VERSION: u64 = 9_000_000;
 
-
 /// virDomainMetadataType: VIR_DOMAIN_METADATA_DESCRIPTION, TITLE.
 const METADATA_DESCRIPTION: i32 = 0;
 const METADATA_TITLE: i32 = 1;
@@ -280,7 +279,12 @@ impl Calls<'_> {
     }
 
     /// Builds the Op for a snapshot or checkpoint document; a large one on the work pool.
-    async fn moment_op(&self, xml: String, build: fn(&str, u32) -> Result<Op, Error>, flags: u32) -> Result<Op, Failure> {
+    async fn moment_op(
+        &self,
+        xml: String,
+        build: fn(&str, u32) -> Result<Op, Error>,
+        flags: u32,
+    ) -> Result<Op, Failure> {
         if xml.len() <= crate::grpc::INLINE_PARSE_LIMIT {
             return Ok(build(&xml, flags)?);
         }
@@ -313,7 +317,11 @@ impl Calls<'_> {
             }
             n::CONNECT_LIST_DOMAINS => {
                 let a: p::ConnectListDomainsArgs = args(payload)?;
-                let max = list_max(api::max_count(a.maxids, "maxids in virConnectListDomains")?, p::DOMAIN_ID_LIST_MAX, "maxids")?;
+                let max = list_max(
+                    api::max_count(a.maxids, "maxids in virConnectListDomains")?,
+                    p::DOMAIN_ID_LIST_MAX,
+                    "maxids",
+                )?;
                 let grants = self.domains().grants(&self.caller);
                 ret(p::ConnectListDomainsRet { ids: List(self.domains().view().active_ids(max, &grants)) })
             }
@@ -326,7 +334,9 @@ impl Calls<'_> {
                 let max = api::max_count(a.maxnames, "maxnames in virConnectListDefinedDomains")?;
                 let max = list_max(max, p::DOMAIN_NAME_LIST_MAX, "maxnames")?;
                 let grants = self.domains().grants(&self.caller);
-                ret(p::ConnectListDefinedDomainsRet { names: List(self.domains().view().inactive_names(max, &grants)) })
+                ret(p::ConnectListDefinedDomainsRet {
+                    names: List(self.domains().view().inactive_names(max, &grants)),
+                })
             }
             n::DOMAIN_LOOKUP_BY_ID => {
                 let a: p::DomainLookupByIdArgs = args(payload)?;
@@ -338,7 +348,9 @@ impl Calls<'_> {
                 let a: p::DomainLookupByNameArgs = args(payload)?;
                 let name = api::name(&a.name)?;
                 let (view, grants) = (self.domains().view(), self.domains().grants(&self.caller));
-                ret(p::DomainRet { dom: handle(grants.visible(view.by_name(name), DomainRef::Name(name.to_owned()))?) })
+                ret(p::DomainRet {
+                    dom: handle(grants.visible(view.by_name(name), DomainRef::Name(name.to_owned()))?),
+                })
             }
             n::DOMAIN_LOOKUP_BY_UUID => {
                 let a: p::DomainLookupByUuidArgs = args(payload)?;
@@ -369,17 +381,23 @@ impl Calls<'_> {
                 let a: p::DomainFlagsArgs = args(payload)?;
                 changed(self.operate(&a.dom, api::start(a.flags)?).await?)
             }
-            n::DOMAIN_SHUTDOWN => self.operate_void(&args::<p::DomainArgs>(payload)?.dom, api::shutdown(0)).await,
+            n::DOMAIN_SHUTDOWN => {
+                self.operate_void(&args::<p::DomainArgs>(payload)?.dom, api::shutdown(0)).await
+            }
             n::DOMAIN_SHUTDOWN_FLAGS => {
                 let a: p::DomainFlagsArgs = args(payload)?;
                 self.operate_void(&a.dom, api::shutdown(a.flags)).await
             }
-            n::DOMAIN_DESTROY => self.operate_void(&args::<p::DomainArgs>(payload)?.dom, api::destroy(0)).await,
+            n::DOMAIN_DESTROY => {
+                self.operate_void(&args::<p::DomainArgs>(payload)?.dom, api::destroy(0)).await
+            }
             n::DOMAIN_DESTROY_FLAGS => {
                 let a: p::DomainFlagsArgs = args(payload)?;
                 self.operate_void(&a.dom, api::destroy(a.flags)).await
             }
-            n::DOMAIN_SUSPEND => self.operate_void(&args::<p::DomainArgs>(payload)?.dom, Ok(Op::Suspend)).await,
+            n::DOMAIN_SUSPEND => {
+                self.operate_void(&args::<p::DomainArgs>(payload)?.dom, Ok(Op::Suspend)).await
+            }
             n::DOMAIN_RESUME => self.operate_void(&args::<p::DomainArgs>(payload)?.dom, Ok(Op::Resume)).await,
             n::DOMAIN_REBOOT => {
                 let a: p::DomainFlagsArgs = args(payload)?;
@@ -389,7 +407,9 @@ impl Calls<'_> {
                 let a: p::DomainFlagsArgs = args(payload)?;
                 self.operate_void(&a.dom, api::reset(a.flags)).await
             }
-            n::DOMAIN_UNDEFINE => self.operate_void(&args::<p::DomainArgs>(payload)?.dom, api::undefine(0)).await,
+            n::DOMAIN_UNDEFINE => {
+                self.operate_void(&args::<p::DomainArgs>(payload)?.dom, api::undefine(0)).await
+            }
             n::DOMAIN_UNDEFINE_FLAGS => {
                 let a: p::DomainFlagsArgs = args(payload)?;
                 self.operate_void(&a.dom, api::undefine(a.flags)).await
@@ -480,8 +500,11 @@ impl Calls<'_> {
                 let op = self.moment_op(a.xml_desc, api::snapshot_create, a.flags).await?;
                 let name = moment_name(&op);
                 let committed = self.operate(&a.dom, op).await?;
-                let domain = committed.domain.ok_or_else(|| Failure::from(Error::driver("the domain is gone")))?;
-                let name = name.or_else(|| domain.moments.snapshots.last().map(|s| s.name.clone())).unwrap_or_default();
+                let domain =
+                    committed.domain.ok_or_else(|| Failure::from(Error::driver("the domain is gone")))?;
+                let name = name
+                    .or_else(|| domain.moments.snapshots.last().map(|s| s.name.clone()))
+                    .unwrap_or_default();
                 ret(p::SnapshotRet { snap: p::NonnullDomainSnapshot { name, dom: handle(&domain) } })
             }
             n::DOMAIN_SNAPSHOT_GET_XML_DESC => {
@@ -520,7 +543,8 @@ impl Calls<'_> {
             n::DOMAIN_SNAPSHOT_LOOKUP_BY_NAME => {
                 let a: p::DomainSnapshotLookupByNameArgs = args(payload)?;
                 let domain = self.domain(&a.dom)?;
-                let snapshot = api::snapshot(&domain, &a.name, (a.flags, 0, "virDomainSnapshotLookupByName"))?;
+                let snapshot =
+                    api::snapshot(&domain, &a.name, (a.flags, 0, "virDomainSnapshotLookupByName"))?;
                 ret(p::SnapshotRet { snap: snapshot_handle(&domain, snapshot) })
             }
             n::DOMAIN_HAS_CURRENT_SNAPSHOT => {
@@ -531,7 +555,9 @@ impl Calls<'_> {
             n::DOMAIN_SNAPSHOT_CURRENT => {
                 let a: p::DomainFlagsArgs = args(payload)?;
                 let domain = self.domain(&a.dom)?;
-                ret(p::SnapshotRet { snap: snapshot_handle(&domain, api::snapshot_current(&domain, a.flags)?) })
+                ret(p::SnapshotRet {
+                    snap: snapshot_handle(&domain, api::snapshot_current(&domain, a.flags)?),
+                })
             }
             n::DOMAIN_REVERT_TO_SNAPSHOT => {
                 let a: p::SnapshotFlagsArgs = args(payload)?;
@@ -550,7 +576,8 @@ impl Calls<'_> {
             n::DOMAIN_SNAPSHOT_IS_CURRENT => {
                 let a: p::SnapshotFlagsArgs = args(payload)?;
                 let domain = self.domain(&a.snap.dom)?;
-                let snapshot = api::snapshot(&domain, &a.snap.name, (a.flags, 0, "virDomainSnapshotIsCurrent"))?;
+                let snapshot =
+                    api::snapshot(&domain, &a.snap.name, (a.flags, 0, "virDomainSnapshotIsCurrent"))?;
                 ret(p::DomainSnapshotIsCurrentRet { current: int(api::is_current(&domain, snapshot)) })
             }
             n::DOMAIN_SNAPSHOT_HAS_METADATA => {
@@ -565,9 +592,14 @@ impl Calls<'_> {
                 let op = self.moment_op(a.xml_desc, api::checkpoint_create, a.flags).await?;
                 let name = moment_name(&op);
                 let committed = self.operate(&a.dom, op).await?;
-                let domain = committed.domain.ok_or_else(|| Failure::from(Error::driver("the domain is gone")))?;
-                let name = name.or_else(|| domain.moments.checkpoints.last().map(|c| c.name.clone())).unwrap_or_default();
-                ret(p::CheckpointRet { checkpoint: p::NonnullDomainCheckpoint { name, dom: handle(&domain) } })
+                let domain =
+                    committed.domain.ok_or_else(|| Failure::from(Error::driver("the domain is gone")))?;
+                let name = name
+                    .or_else(|| domain.moments.checkpoints.last().map(|c| c.name.clone()))
+                    .unwrap_or_default();
+                ret(p::CheckpointRet {
+                    checkpoint: p::NonnullDomainCheckpoint { name, dom: handle(&domain) },
+                })
             }
             n::DOMAIN_CHECKPOINT_GET_XML_DESC => {
                 let a: p::CheckpointFlagsArgs = args(payload)?;
@@ -591,7 +623,8 @@ impl Calls<'_> {
             n::DOMAIN_CHECKPOINT_LOOKUP_BY_NAME => {
                 let a: p::DomainCheckpointLookupByNameArgs = args(payload)?;
                 let domain = self.domain(&a.dom)?;
-                let checkpoint = api::checkpoint(&domain, &a.name, (a.flags, 0, "virDomainCheckpointLookupByName"))?;
+                let checkpoint =
+                    api::checkpoint(&domain, &a.name, (a.flags, 0, "virDomainCheckpointLookupByName"))?;
                 ret(p::CheckpointRet { checkpoint: checkpoint_handle(&domain, checkpoint) })
             }
             n::DOMAIN_CHECKPOINT_GET_PARENT => {
@@ -602,7 +635,8 @@ impl Calls<'_> {
             }
             n::DOMAIN_CHECKPOINT_DELETE => {
                 let a: p::CheckpointFlagsArgs = args(payload)?;
-                self.operate_void(&a.checkpoint.dom, api::checkpoint_delete(&a.checkpoint.name, a.flags)).await
+                self.operate_void(&a.checkpoint.dom, api::checkpoint_delete(&a.checkpoint.name, a.flags))
+                    .await
             }
             n::DOMAIN_PM_SUSPEND_FOR_DURATION => {
                 let a: p::DomainPmSuspendForDurationArgs = args(payload)?;
@@ -619,12 +653,16 @@ impl Calls<'_> {
                 }
                 let domain = a.dom.as_ref().map(|dom| self.domain(dom)).transpose()?;
                 let callback = Callback { event_id: a.event_id, domain: domain.map(|d| d.uuid()) };
-                ret(p::ConnectDomainEventCallbackRegisterAnyRet { callback_id: self.session.register(callback) })
+                ret(p::ConnectDomainEventCallbackRegisterAnyRet {
+                    callback_id: self.session.register(callback),
+                })
             }
             n::CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY => {
                 let a: p::ConnectDomainEventCallbackDeregisterAnyArgs = args(payload)?;
                 if !self.session.deregister(a.callback_id) {
-                    return Err(Error::InvalidArg(format!("callback {} not registered", a.callback_id)).into());
+                    return Err(
+                        Error::InvalidArg(format!("callback {} not registered", a.callback_id)).into()
+                    );
                 }
                 void()
             }
@@ -638,10 +676,17 @@ impl Calls<'_> {
         let filter = ListFilter::from_flags(a.flags)?;
         let (view, grants) = (self.domains().view(), self.domains().grants(&self.caller));
         if a.need_results == 0 {
-            return ret(p::ConnectListAllDomainsRet { domains: List(Vec::new()), ret: view.count(&filter, &grants) as u32 });
+            return ret(p::ConnectListAllDomainsRet {
+                domains: List(Vec::new()),
+                ret: view.count(&filter, &grants) as u32,
+            });
         }
         let selected = view.iter().filter(|d| filter.matches(d) && grants.sees(d));
-        let mut domains = Vec::with_capacity(if filter.flags() == 0 { view.len().min(p::DOMAIN_LIST_MAX as usize) } else { 0 });
+        let mut domains = Vec::with_capacity(if filter.flags() == 0 {
+            view.len().min(p::DOMAIN_LIST_MAX as usize)
+        } else {
+            0
+        });
         let mut count = 0usize;
         for domain in selected {
             count += 1;
@@ -651,7 +696,8 @@ impl Calls<'_> {
         }
         if count > p::DOMAIN_LIST_MAX as usize {
             // As libvirtd: the protocol cannot carry more (rvirt's gRPC API pages instead).
-            let message = format!("internal error: Too many domains '{count}' for limit '{}'", p::DOMAIN_LIST_MAX);
+            let message =
+                format!("internal error: Too many domains '{count}' for limit '{}'", p::DOMAIN_LIST_MAX);
             return Err(Failure::Remote(code::INTERNAL_ERROR, failure::FROM_RPC, message));
         }
         let ret_count = domains.len() as u32;
@@ -662,7 +708,9 @@ impl Calls<'_> {
 /// The name a snapshot or checkpoint creation will have, when its document names it.
 fn moment_name(op: &Op) -> Option<String> {
     match op {
-        Op::SnapshotCreate(def, ..) | Op::SnapshotRedefine(def, _) | Op::CheckpointCreate(def, _) => def.name.clone(),
+        Op::SnapshotCreate(def, ..) | Op::SnapshotRedefine(def, _) | Op::CheckpointCreate(def, _) => {
+            def.name.clone()
+        }
         _ => None,
     }
 }
@@ -695,7 +743,9 @@ fn snapshot_list(domain: &Domain, listed: &[&Snapshot], need_results: i32) -> An
 
 /// The host's name, as `gethostname` gives it.
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 /// virNodeGetInfo for this host: its architecture, memory and processors.
@@ -704,7 +754,9 @@ fn node_info() -> p::NodeGetInfoRet {
     let memory = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|info| {
-            info.lines().find_map(|line| line.strip_prefix("MemTotal:")).and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            info.lines()
+                .find_map(|line| line.strip_prefix("MemTotal:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0);
     p::NodeGetInfoRet {

@@ -1436,7 +1436,8 @@ mod tests {
 
     #[test]
     fn domain_get_info_ret_is_32_bytes() {
-        let ret = DomainGetInfoRet { state: 1, max_mem: 1 << 20, memory: 1 << 19, nr_virt_cpu: 2, cpu_time: 7 };
+        let ret =
+            DomainGetInfoRet { state: 1, max_mem: 1 << 20, memory: 1 << 19, nr_virt_cpu: 2, cpu_time: 7 };
         let bytes = encode(&ret);
         assert_eq!(bytes.len(), 32);
         assert_eq!(&bytes[..4], &unhex("00000001")[..]);
@@ -1504,10 +1505,7 @@ mod tests {
 
     #[test]
     fn list_all_domains() {
-        round_trip(
-            &ConnectListAllDomainsArgs { need_results: 1, flags: 3 },
-            &unhex("00000001 00000003"),
-        );
+        round_trip(&ConnectListAllDomainsArgs { need_results: 1, flags: 3 }, &unhex("00000001 00000003"));
         let ret = ConnectListAllDomainsRet { domains: List(vec![y(), y()]), ret: 2 };
         let bytes = encode(&ret);
         assert_eq!(bytes.len(), 4 + 2 * 28 + 4);
@@ -1566,7 +1564,10 @@ mod tests {
         let checkpoint = NonnullDomainCheckpoint { name: "c".into(), dom: y() };
         let ret = CheckpointListRet { checkpoints: List(vec![checkpoint.clone()]), ret: 1 };
         round_trip(&ret, &encode(&ret));
-        round_trip(&DomainCheckpointGetParentRet { parent: checkpoint.clone() }, &encode(&CheckpointRet { checkpoint }));
+        round_trip(
+            &DomainCheckpointGetParentRet { parent: checkpoint.clone() },
+            &encode(&CheckpointRet { checkpoint }),
+        );
         let pm = DomainPmSuspendForDurationArgs { dom: y(), target: 0, duration: 30, flags: 0 };
         assert_eq!(encode(&pm).len(), 28 + 4 + 8 + 4);
         let metadata = DomainGetMetadataArgs { dom: y(), kind: 1, uri: None, flags: 0 };

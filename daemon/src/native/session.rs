@@ -187,7 +187,9 @@ pub async fn run(native: Arc<Native>, conn: Conn<tokio::net::UnixStream>) {
         let header = frame.header.clone();
         match (header.prog, header.kind) {
             (p::KEEPALIVE_PROGRAM, MESSAGE) => {
-                if header.procedure == p::KEEPALIVE_PING && !session.send(keepalive_frame(p::KEEPALIVE_PONG)).await {
+                if header.procedure == p::KEEPALIVE_PING
+                    && !session.send(keepalive_frame(p::KEEPALIVE_PONG)).await
+                {
                     break "closing".to_owned();
                 }
             }
@@ -332,7 +334,8 @@ async fn follow(session: Arc<Session>, mut position: u64) {
         for entry in entries {
             position = entry.generation;
             let seen = |d: &&Arc<crate::domain::Domain>| grants.sees(d);
-            let Some(domain) = entry.after.as_ref().filter(seen).or(entry.before.as_ref().filter(seen)) else {
+            let Some(domain) = entry.after.as_ref().filter(seen).or(entry.before.as_ref().filter(seen))
+            else {
                 continue;
             };
             let id = entry.after.as_ref().map_or(-1, |after| after.id);
@@ -342,7 +345,9 @@ async fn follow(session: Arc<Session>, mut position: u64) {
                 callbacks
                     .0
                     .iter()
-                    .filter(|(_, c)| c.event_id == p::event_id::LIFECYCLE && c.domain.is_none_or(|u| u == entry.uuid))
+                    .filter(|(_, c)| {
+                        c.event_id == p::event_id::LIFECYCLE && c.domain.is_none_or(|u| u == entry.uuid)
+                    })
                     .map(|(id, _)| *id)
                     .collect()
             };

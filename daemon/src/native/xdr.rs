@@ -442,7 +442,11 @@ fn c_string(bytes: &[u8]) -> Result<String, XdrError> {
 impl<const MAX: u32> Xdr for CharWords<MAX> {
     fn put(&self, out: &mut Vec<u8>) {
         let bytes = c_bytes(&self.0);
-        debug_assert!(bytes.len() < MAX as usize, "XDR char array of {} exceeds its bound {MAX}", bytes.len() + 1);
+        debug_assert!(
+            bytes.len() < MAX as usize,
+            "XDR char array of {} exceeds its bound {MAX}",
+            bytes.len() + 1
+        );
         put_len(bytes.len() + 1, out);
         for &b in bytes {
             put_char(b, out);
@@ -681,9 +685,15 @@ mod tests {
     fn lists() {
         round_trip(List::<i32, 20>(vec![]), "00000000");
         round_trip(List::<i32, 20>(vec![0, 2]), "00000002 00000000 00000002");
-        round_trip(List::<String, 4>(vec!["a".into(), "bc".into()]), "00000002 00000001 61000000 00000002 62630000");
+        round_trip(
+            List::<String, 4>(vec!["a".into(), "bc".into()]),
+            "00000002 00000001 61000000 00000002 62630000",
+        );
         assert!(List::<i32, 2>::new(vec![1, 2]).is_ok());
-        assert_eq!(List::<i32, 2>::new(vec![1, 2, 3]), Err(XdrError::TooLong { what: "array", len: 3, max: 2 }));
+        assert_eq!(
+            List::<i32, 2>::new(vec![1, 2, 3]),
+            Err(XdrError::TooLong { what: "array", len: 3, max: 2 })
+        );
         let err = decode::<List<i32, 2>>(&unhex("00000003 00000001 00000002 00000003")).unwrap_err();
         assert_eq!(err, XdrError::TooLong { what: "array", len: 3, max: 2 });
         assert_eq!(err.to_string(), "array of 3 elements exceeds the limit of 2");
@@ -723,7 +733,10 @@ mod tests {
         assert_eq!(decode::<CharWords<8>>(&unhex("00000002 000000c3 000000a9")), Ok(CharWords("é".into())));
         // A count of 0, and chars after the NUL, as C would read them.
         assert_eq!(decode::<CharWords<8>>(&unhex("00000000")), Ok(CharWords(String::new())));
-        assert_eq!(decode::<CharWords<8>>(&unhex("00000003 00000061 00000000 00000062")), Ok(CharWords("a".into())));
+        assert_eq!(
+            decode::<CharWords<8>>(&unhex("00000003 00000061 00000000 00000062")),
+            Ok(CharWords("a".into()))
+        );
         assert_eq!(
             decode::<CharWords<8>>(&unhex("00000001 00000100")),
             Err(XdrError::BadChar { value: 0x100 })
@@ -749,14 +762,8 @@ mod tests {
 
     #[test]
     fn structs() {
-        let v = Sample {
-            name: "y".into(),
-            uuid: [7; 16],
-            id: -1,
-            big: 5,
-            opt: Some("ab".into()),
-            flag: true,
-        };
+        let v =
+            Sample { name: "y".into(), uuid: [7; 16], id: -1, big: 5, opt: Some("ab".into()), flag: true };
         round_trip(
             v,
             "00000001 79000000 07070707070707070707070707070707 ffffffff 0000000000000005 \
