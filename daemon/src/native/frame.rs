@@ -2,7 +2,7 @@
 //! Frames outside libvirt's bounds close the connection, as libvirtd does (there is no serial to
 //! answer an unreadable frame with).
 
-use super::protocol::{HEADER_BYTES, Header, LEN_BYTES, MESSAGE_MAX};
+use super::protocol::{FRAME_LEN_MAX, FRAME_LEN_MIN, HEADER_BYTES, Header, LEN_BYTES};
 use super::xdr::{self, Xdr};
 use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -23,7 +23,7 @@ pub enum FrameError {
     #[error("the client closed the connection")]
     Closed,
     /// The length word is out of bounds.
-    #[error("frame of {0} bytes is out of bounds ({min} to {max})", min = LEN_BYTES + HEADER_BYTES, max = MESSAGE_MAX + LEN_BYTES)]
+    #[error("frame of {0} bytes is out of bounds ({FRAME_LEN_MIN} to {FRAME_LEN_MAX})")]
     Length(u32),
     /// The daemon-wide budget for requests being received is spent.
     #[error("{0}")]
@@ -47,7 +47,7 @@ pub async fn read<R: AsyncRead + Unpin>(
     }
     let length = u32::from_be_bytes(word);
     let total = length as usize;
-    if total < LEN_BYTES + HEADER_BYTES || total > MESSAGE_MAX + LEN_BYTES {
+    if !(FRAME_LEN_MIN..=FRAME_LEN_MAX).contains(&total) {
         return Err(FrameError::Length(length));
     }
     let reservation = budget.reserve(total).map_err(FrameError::Busy)?;

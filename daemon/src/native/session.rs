@@ -227,7 +227,7 @@ async fn answer(session: &Arc<Session>, header: Header, payload: &[u8]) -> Vec<u
     } else {
         procedures::call(session, header.procedure, payload).await
     };
-    let mut reply = Header { kind: p::MessageType::Reply as u32, status: p::Status::Ok as u32, ..header };
+    let reply = header.reply(p::Status::Ok);
     match result {
         Ok(body) => {
             let mut frame = frame::encode(&reply, &());
@@ -237,7 +237,7 @@ async fn answer(session: &Arc<Session>, header: Header, payload: &[u8]) -> Vec<u
             frame
         }
         Err(failure) => {
-            reply.status = p::Status::Error as u32;
+            let reply = header.reply(p::Status::Error);
             let error = failure.remote(session.native.error_domain);
             tracing::debug!(procedure = header.procedure, code = error.code, message = ?error.message, "call refused");
             frame::encode(&reply, &error)
@@ -246,15 +246,7 @@ async fn answer(session: &Arc<Session>, header: Header, payload: &[u8]) -> Vec<u
 }
 
 fn keepalive_frame(procedure: i32) -> Vec<u8> {
-    let header = Header {
-        prog: p::KEEPALIVE_PROGRAM,
-        vers: p::KEEPALIVE_VERSION,
-        procedure,
-        kind: p::MessageType::Message as u32,
-        serial: 0,
-        status: p::Status::Ok as u32,
-    };
-    frame::encode(&header, &())
+    frame::encode(&Header::keepalive(procedure), &())
 }
 
 /// The one writer: frames in queue order; a socket that takes nothing for `stall` ends the
@@ -358,14 +350,7 @@ async fn follow(session: Arc<Session>, mut position: u64) {
                         msg: p::DomainEventLifecycleMsg { dom: dom.clone(), event, detail },
                     };
                     // libvirtd puts serial 1 on events; clients do not look.
-                    let header = Header {
-                        prog: p::REMOTE_PROGRAM,
-                        vers: p::REMOTE_PROTOCOL_VERSION,
-                        procedure: p::procedure::DOMAIN_EVENT_CALLBACK_LIFECYCLE,
-                        kind: p::MessageType::Message as u32,
-                        serial: 1,
-                        status: p::Status::Ok as u32,
-                    };
+                    let header = Header::event(p::procedure::DOMAIN_EVENT_CALLBACK_LIFECYCLE);
                     if !session.send(frame::encode(&header, &msg)).await {
                         return;
                     }
