@@ -17,6 +17,8 @@ mod lifecycle;
 mod limits;
 /// ListAllDomains: every flag value against an independent oracle.
 mod listing;
+/// libvirt's own protocol: python3-libvirt and virsh under churn, events, raw frames at the bounds.
+mod native;
 /// Paged ListAllDomains: one snapshot across pages, tokens bound and checked.
 mod paging;
 /// The qemu driver on real guests.

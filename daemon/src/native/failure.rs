@@ -6,6 +6,8 @@ use crate::error::Error;
 
 /// VIR_FROM_NONE.
 pub const FROM_NONE: i32 = 0;
+/// VIR_FROM_DOM: libvirt's public API layer (a read-only connection's refusals).
+pub const FROM_DOM: i32 = 6;
 /// VIR_FROM_RPC: the RPC layer's own errors.
 pub const FROM_RPC: i32 = 7;
 /// VIR_FROM_QEMU.
@@ -103,7 +105,10 @@ impl Failure {
                 if matches!(error, Error::Driver(_) | Error::Persist { .. } | Error::StoreUnusable(_)) {
                     tracing::error!(error = ?error, "internal error");
                 }
-                (daemon_code(&error), driver_domain, error.to_string())
+                // libvirt refuses a read-only connection's changes in its public API, before any
+                // driver is asked.
+                let domain = if matches!(error, Error::ReadOnly(_)) { FROM_DOM } else { driver_domain };
+                (daemon_code(&error), domain, error.to_string())
             }
         };
         RemoteError {

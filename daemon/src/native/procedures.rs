@@ -63,6 +63,8 @@ const EVENT_ID_LAST: i32 = p::event_id::NIC_MAC_CHANGE + 1;
 
 type Answer = Result<Vec<u8>, Failure>;
 
+/// A call's arguments. Differs from libvirt: bytes left over after them are refused (libvirtd
+/// ignores them); no libvirt client sends any.
 fn args<T: Xdr>(payload: &[u8]) -> Result<T, Failure> {
     xdr::decode(payload).map_err(|error| Failure::rpc(format!("Unable to decode message payload: {error}")))
 }

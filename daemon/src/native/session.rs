@@ -282,20 +282,29 @@ async fn write(
 /// PINGs a client that asked for keepalive after each `KEEPALIVE_INTERVAL` of silence, and
 /// closes the connection after `KEEPALIVE_COUNT` unanswered ones, as libvirtd does.
 async fn keepalive(session: Arc<Session>) {
+    let mut pinged_at = None;
     loop {
-        tokio::select! {
-            () = tokio::time::sleep(KEEPALIVE_INTERVAL) => {}
-            () = session.closing.cancelled() => return,
+        let heard = *session.heard.lock().unwrap_or_else(|p| p.into_inner());
+        // The next PING is due an interval after the client was last heard from, or after the
+        // last PING while it stays silent.
+        let due = pinged_at.filter(|at| *at > heard).unwrap_or(heard) + KEEPALIVE_INTERVAL;
+        if Instant::now() < due {
+            tokio::select! {
+                () = tokio::time::sleep_until(due.into()) => {}
+                () = session.closing.cancelled() => return,
+            }
+            continue;
         }
-        let silent = session.heard.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+        let silent = heard.elapsed();
         if silent >= KEEPALIVE_INTERVAL * (KEEPALIVE_COUNT + 1) {
             tracing::debug!(?silent, "closing a libvirt-protocol connection due to keepalive timeout");
             session.closing.cancel();
             return;
         }
-        if silent >= KEEPALIVE_INTERVAL && !session.send(keepalive_frame(p::KEEPALIVE_PING)).await {
+        if !session.send(keepalive_frame(p::KEEPALIVE_PING)).await {
             return;
         }
+        pinged_at = Some(Instant::now());
     }
 }
 

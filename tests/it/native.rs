@@ -1,0 +1,1219 @@
+//! libvirt's own protocol on rvirtd's libvirt sockets, from the outside: python3-libvirt listing
+//! under churn while it receives lifecycle events, `virsh event`, and a raw client that sends
+//! hand-built frames to check each answer against what libvirtd 9.0 does
+//! (as measured in the libvirt-wire notes, §1-§9) and that the daemon serves others afterwards.
+//!
+//! virsh (Debian: libvirt-clients) and python3-libvirt (for Debian's /usr/bin/python3) are
+//! required: without them these tests fail, saying which package to install.
+
+use rand::{Rng, SeedableRng};
+use rvirt::{Connection, DomainId, ListFlags, UndefineFlags};
+use rvirt_tests::{TestDaemon, domain_xml, start_daemon, start_daemon_with, uuid_for};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::process::Command;
+
+/// Debian's interpreter, where `apt-get install python3-libvirt` puts the module (a pyenv or venv
+/// `python3` first on PATH would not see it).
+const PYTHON: &str = "/usr/bin/python3";
+
+/// How long a reply may take before the test calls it a hang.
+const REPLY_LIMIT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------------------------
+// External clients
+
+/// virsh, or a failure naming the package: these tests never skip.
+fn virsh_program() -> &'static str {
+    match std::process::Command::new("virsh").arg("--version").output() {
+        Ok(output) if output.status.success() => "virsh",
+        Ok(output) => panic!("`virsh --version` failed ({}): install libvirt-clients 9.0", output.status),
+        Err(error) => panic!(
+            "virsh is not installed ({error}): the libvirt-protocol tests need it; \
+             install libvirt-clients (apt-get install libvirt-clients)"
+        ),
+    }
+}
+
+/// `virsh -c uri args...`, finished within 60 s (a hang is a failure).
+async fn virsh(uri: &str, args: &[&str]) -> Output {
+    let run = Command::new(virsh_program())
+        .kill_on_drop(true)
+        .env("LC_ALL", "C.UTF-8")
+        .env_remove("LIBVIRT_DEFAULT_URI")
+        .env_remove("VIRSH_DEFAULT_CONNECT_URI")
+        .arg("-c")
+        .arg(uri)
+        .args(args)
+        .stdin(Stdio::null())
+        .output();
+    tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .unwrap_or_else(|_| panic!("virsh {args:?} did not finish within 60 s"))
+        .expect("run virsh")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Debian's python3 with python3-libvirt, or a failure naming the package.
+fn python() -> &'static str {
+    match std::process::Command::new(PYTHON).args(["-c", "import libvirt"]).output() {
+        Ok(output) if output.status.success() => PYTHON,
+        Ok(output) => panic!(
+            "{PYTHON} cannot import libvirt ({}): install python3-libvirt \
+             (apt-get install python3-libvirt; `cargo xtask test` does): {}",
+            output.status,
+            text(&output.stderr)
+        ),
+        Err(error) => panic!("cannot run {PYTHON} ({error}): install python3 and python3-libvirt"),
+    }
+}
+
+/// A helper script in tests/python.
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("python").join(name)
+}
+
+/// `native_list.py`: python3-libvirt's listAllDomains(0), as its JSON answer.
+async fn python_list(uri: &str) -> serde_json::Value {
+    let run = Command::new(python()).arg(script("native_list.py")).arg(uri).kill_on_drop(true).output();
+    let output = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("native_list.py did not finish within 60 s")
+        .expect("run native_list.py");
+    assert!(output.status.success(), "native_list.py failed: {}", text(&output.stderr));
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("native_list.py printed no JSON ({e}): {}", text(&output.stdout)))
+}
+
+/// The daemon still answers others: a gRPC listing and a fresh `virsh list --all` over the
+/// libvirt protocol.
+async fn assert_still_serves(daemon: &TestDaemon) {
+    let listing = tokio::time::timeout(REPLY_LIMIT, daemon.client.list_all_domains(ListFlags::empty()))
+        .await
+        .expect("gRPC ListAllDomains hung")
+        .expect("gRPC ListAllDomains");
+    let output = virsh(&daemon.native_uri(false), &["list", "--all"]).await;
+    assert!(output.status.success(), "virsh list --all failed: {}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains(" Id   Name"), "virsh printed no table: {stdout}");
+    for domain in &listing.domains {
+        assert!(stdout.contains(&domain.domain.name), "{} not in virsh's list: {stdout}", domain.domain.name);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A raw libvirt-protocol client
+
+const REMOTE_PROGRAM: u32 = 0x2000_8086;
+const KEEPALIVE_PROGRAM: u32 = 0x6b65_6570;
+const CALL: u32 = 0;
+const REPLY: u32 = 1;
+const MESSAGE: u32 = 2;
+const OK: u32 = 0;
+const ERROR: u32 = 1;
+
+const CONNECT_OPEN: i32 = 1;
+const DOMAIN_CREATE: i32 = 9;
+const DOMAIN_DEFINE_XML: i32 = 11;
+const DOMAIN_LOOKUP_BY_NAME: i32 = 23;
+const CONNECT_SUPPORTS_FEATURE: i32 = 60;
+const AUTH_LIST: i32 = 66;
+const CONNECT_GET_LIB_VERSION: i32 = 157;
+const CONNECT_LIST_ALL_DOMAINS: i32 = 273;
+const EVENT_REGISTER_ANY: i32 = 316;
+const KEEPALIVE_PING: i32 = 1;
+const KEEPALIVE_PONG: i32 = 2;
+
+/// libvirt's error numbers and domains used below.
+const VIR_ERR_INTERNAL_ERROR: i32 = 1;
+const VIR_ERR_NO_CONNECT: i32 = 5;
+const VIR_ERR_INVALID_ARG: i32 = 8;
+const VIR_ERR_OPERATION_DENIED: i32 = 29;
+const VIR_ERR_RPC: i32 = 39;
+const VIR_FROM_NONE: i32 = 0;
+const VIR_FROM_RPC: i32 = 7;
+
+/// One frame's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Header {
+    prog: u32,
+    vers: u32,
+    procedure: i32,
+    kind: u32,
+    serial: u32,
+    status: u32,
+}
+
+/// One message read back.
+#[derive(Debug)]
+struct Message {
+    header: Header,
+    payload: Vec<u8>,
+}
+
+/// A whole frame: the length word (counting itself), the header, the payload.
+fn frame(header: Header, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(28 + payload.len());
+    out.extend_from_slice(&((28 + payload.len()) as u32).to_be_bytes());
+    for word in [header.prog, header.vers, header.procedure as u32, header.kind, header.serial, header.status]
+    {
+        out.extend_from_slice(&word.to_be_bytes());
+    }
+    out.extend_from_slice(payload);
+    out
+}
+
+fn call_header(procedure: i32, serial: u32) -> Header {
+    Header { prog: REMOTE_PROGRAM, vers: 1, procedure, kind: CALL, serial, status: OK }
+}
+
+fn keepalive_header(procedure: i32) -> Header {
+    Header { prog: KEEPALIVE_PROGRAM, vers: 1, procedure, kind: MESSAGE, serial: 0, status: OK }
+}
+
+/// An XDR payload being built.
+#[derive(Default)]
+struct Xdr(Vec<u8>);
+
+impl Xdr {
+    fn int(mut self, value: i32) -> Self {
+        self.0.extend_from_slice(&value.to_be_bytes());
+        self
+    }
+
+    fn uint(mut self, value: u32) -> Self {
+        self.0.extend_from_slice(&value.to_be_bytes());
+        self
+    }
+
+    fn string(mut self, bytes: &[u8]) -> Self {
+        self.0.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        self.0.extend_from_slice(bytes);
+        self.0.resize(self.0.len().next_multiple_of(4), 0);
+        self
+    }
+
+    /// A `remote_string` (optional string) that is present.
+    fn some_string(self, text: &str) -> Self {
+        self.uint(1).string(text.as_bytes())
+    }
+
+    /// A `remote_nonnull_domain`.
+    fn domain(mut self, name: &str, uuid: uuid::Uuid, id: i32) -> Self {
+        self = self.string(name.as_bytes());
+        self.0.extend_from_slice(uuid.as_bytes());
+        self.int(id)
+    }
+}
+
+/// Reads XDR, panicking on anything malformed: the daemon's answers must decode exactly.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, at: 0 }
+    }
+
+    fn take(&mut self, n: usize) -> &'a [u8] {
+        let slice = self.bytes.get(self.at..self.at + n).unwrap_or_else(|| {
+            panic!("truncated XDR: {n} bytes wanted at {} of {}", self.at, self.bytes.len())
+        });
+        self.at += n;
+        slice
+    }
+
+    fn uint(&mut self) -> u32 {
+        u32::from_be_bytes(self.take(4).try_into().unwrap())
+    }
+
+    fn int(&mut self) -> i32 {
+        self.uint() as i32
+    }
+
+    fn hyper(&mut self) -> u64 {
+        u64::from_be_bytes(self.take(8).try_into().unwrap())
+    }
+
+    fn string(&mut self) -> String {
+        let len = self.uint() as usize;
+        let bytes = self.take(len).to_vec();
+        let pad = self.take(len.next_multiple_of(4) - len);
+        assert!(pad.iter().all(|b| *b == 0), "non-zero XDR padding");
+        String::from_utf8(bytes).expect("UTF-8 string")
+    }
+
+    fn present(&mut self) -> bool {
+        match self.uint() {
+            0 => false,
+            1 => true,
+            other => panic!("optional-data flag {other}"),
+        }
+    }
+
+    fn optional_string(&mut self) -> Option<String> {
+        self.present().then(|| self.string())
+    }
+
+    fn domain(&mut self) -> (String, uuid::Uuid, i32) {
+        let name = self.string();
+        let uuid = uuid::Uuid::from_slice(self.take(16)).unwrap();
+        (name, uuid, self.int())
+    }
+
+    fn done(&self) {
+        assert_eq!(self.at, self.bytes.len(), "trailing bytes after the XDR value");
+    }
+}
+
+/// A decoded `remote_error`.
+#[derive(Debug)]
+struct RemoteError {
+    code: i32,
+    domain: i32,
+    message: Option<String>,
+    level: i32,
+}
+
+fn remote_error(payload: &[u8]) -> RemoteError {
+    let mut r = Reader::new(payload);
+    let (code, domain, message, level) = (r.int(), r.int(), r.optional_string(), r.int());
+    if r.present() {
+        r.domain();
+    }
+    for _ in 0..3 {
+        r.optional_string();
+    }
+    let (_int1, _int2) = (r.int(), r.int());
+    if r.present() {
+        // remote_nonnull_network { name; uuid[16] }
+        r.string();
+        r.take(16);
+    }
+    r.done();
+    RemoteError { code, domain, message, level }
+}
+
+/// A `CONNECT_LIST_ALL_DOMAINS` answer: the domains and the count.
+fn listed(payload: &[u8]) -> Vec<(String, uuid::Uuid, i32)> {
+    let mut r = Reader::new(payload);
+    let n = r.uint() as usize;
+    let domains: Vec<_> = (0..n).map(|_| r.domain()).collect();
+    assert_eq!(r.uint() as usize, n, "ret must count the domains");
+    r.done();
+    domains
+}
+
+/// A hand-driven libvirt-protocol connection.
+struct Raw {
+    stream: UnixStream,
+    serial: u32,
+}
+
+impl Raw {
+    async fn connect(path: &Path) -> Raw {
+        Raw { stream: UnixStream::connect(path).await.expect("connect to the libvirt socket"), serial: 0 }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write a frame");
+    }
+
+    /// The next message; `None` when the daemon closed the connection (EOF, or a reset when it
+    /// left bytes of ours unread). A message cut short or nothing within `REPLY_LIMIT` fails.
+    async fn read(&mut self) -> Option<Message> {
+        tokio::time::timeout(REPLY_LIMIT, read_message(&mut self.stream))
+            .await
+            .unwrap_or_else(|_| panic!("nothing from the daemon within {REPLY_LIMIT:?}: a hang"))
+    }
+
+    /// Sends a call with `prog` and `vers` and reads its reply, which must echo the header.
+    async fn call_as(&mut self, prog: u32, vers: u32, procedure: i32, payload: &[u8]) -> Message {
+        self.serial += 1;
+        let header = Header { prog, vers, ..call_header(procedure, self.serial) };
+        self.send(&frame(header, payload)).await;
+        let reply =
+            self.read().await.unwrap_or_else(|| panic!("connection closed instead of answering {procedure}"));
+        let expected = Header { kind: REPLY, status: reply.header.status, ..header };
+        assert_eq!(reply.header, expected, "the reply must echo the call's header");
+        reply
+    }
+
+    async fn call(&mut self, procedure: i32, payload: &[u8]) -> Message {
+        self.call_as(REMOTE_PROGRAM, 1, procedure, payload).await
+    }
+
+    /// A call that must succeed; its answer's payload.
+    async fn ok(&mut self, procedure: i32, payload: &[u8]) -> Vec<u8> {
+        let reply = self.call(procedure, payload).await;
+        if reply.header.status != OK {
+            panic!("{procedure} failed: {:?}", remote_error(&reply.payload));
+        }
+        reply.payload
+    }
+
+    /// `CONNECT_OPEN("test:///default", flags)`, which must succeed.
+    async fn open_with(&mut self, flags: u32) {
+        let payload =
+            self.ok(CONNECT_OPEN, &Xdr::default().some_string("test:///default").uint(flags).0).await;
+        assert!(payload.is_empty(), "CONNECT_OPEN returns void");
+    }
+
+    async fn open(&mut self) {
+        self.open_with(0).await;
+    }
+
+    /// `CONNECT_GET_LIB_VERSION`: proves the connection still answers calls.
+    async fn lib_version(&mut self) -> u64 {
+        let payload = self.ok(CONNECT_GET_LIB_VERSION, &[]).await;
+        let mut r = Reader::new(&payload);
+        let version = r.hyper();
+        r.done();
+        version
+    }
+}
+
+async fn read_message(stream: &mut (impl AsyncReadExt + Unpin)) -> Option<Message> {
+    let mut word = [0u8; 4];
+    match stream.read_exact(&mut word).await {
+        Ok(_) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            return None;
+        }
+        Err(e) => panic!("reading from the daemon: {e}"),
+    }
+    let length = u32::from_be_bytes(word) as usize;
+    assert!((28..=33_554_436).contains(&length), "the daemon sent a frame of {length} bytes");
+    let mut rest = vec![0u8; length - 4];
+    stream.read_exact(&mut rest).await.expect("a whole frame from the daemon");
+    let mut r = Reader::new(&rest[..24]);
+    let header = Header {
+        prog: r.uint(),
+        vers: r.uint(),
+        procedure: r.int(),
+        kind: r.uint(),
+        serial: r.uint(),
+        status: r.uint(),
+    };
+    Some(Message { header, payload: rest[24..].to_vec() })
+}
+
+/// A reply that must be libvirt's error `code` in error `domain` with exactly `message`.
+fn assert_error(reply: &Message, code: i32, domain: i32, message: &str) {
+    assert_eq!(reply.header.status, ERROR, "expected an error reply, got {reply:?}");
+    let error = remote_error(&reply.payload);
+    assert_eq!((error.code, error.domain, error.level), (code, domain, 2), "{error:?}");
+    assert_eq!(error.message.as_deref(), Some(message), "{error:?}");
+}
+
+/// The daemon's libvirt sockets (read-write, read-only).
+fn sockets(daemon: &TestDaemon) -> (PathBuf, PathBuf) {
+    daemon.native.clone().expect("the test daemon serves the libvirt protocol")
+}
+
+/// Defines `count` domains `{prefix}{i}` (numbered from `first`) through gRPC, 32 calls at a time.
+async fn define_many(conn: &Connection, prefix: &str, first: u32, count: u32) {
+    let mut tasks = tokio::task::JoinSet::new();
+    let workers = 32;
+    for worker in 0..workers {
+        let (conn, prefix) = (conn.clone(), prefix.to_owned());
+        tasks.spawn(async move {
+            for i in (worker..count).step_by(workers as usize) {
+                let n = first + i;
+                conn.define_xml(&domain_xml(&format!("{prefix}{n}"), n), 0).await.expect("define");
+            }
+        });
+    }
+    tasks.join_all().await;
+}
+
+fn handle(conn: &Connection, name: &str, n: u32) -> rvirt::Domain {
+    conn.domain(DomainId { name: name.to_owned(), uuid: uuid_for(n), id: -1 })
+}
+
+// ---------------------------------------------------------------------------------------------
+// python3-libvirt: atomic listings and lifecycle events under churn
+
+/// A lifecycle event as python recorded it: (event, detail, the domain's id in the event).
+type Event = (i32, i32, i32);
+
+const DEFINED_ADDED: (i32, i32) = (0, 0);
+const UNDEFINED_REMOVED: (i32, i32) = (1, 0);
+const STARTED_BOOTED: (i32, i32) = (2, 0);
+const SUSPENDED_PAUSED: (i32, i32) = (3, 0);
+const RESUMED_UNPAUSED: (i32, i32) = (4, 0);
+const STOPPED_DESTROYED: (i32, i32) = (5, 1);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    /// Always defined: only its state changes.
+    Stable,
+    /// Defined and undefined, started and stopped.
+    Volatile,
+    /// Created (transient) and destroyed, which removes it.
+    Transient,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    Absent,
+    Off,
+    Running(i32),
+    Paused(i32),
+}
+
+/// One churned domain, owned by one churner (so its events have one known order).
+struct Churned {
+    name: String,
+    n: u32,
+    kind: Kind,
+    state: State,
+    expected: Vec<Event>,
+}
+
+/// Random valid operations on `domains` until `ops` reaches `target` or `deadline` passes;
+/// returns each domain's expected events.
+async fn churn(
+    conn: Connection,
+    mut domains: Vec<Churned>,
+    ops: Arc<AtomicUsize>,
+    target: usize,
+    deadline: Instant,
+    seed: u64,
+) -> Vec<Churned> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    while ops.load(Ordering::Relaxed) < target && Instant::now() < deadline {
+        let pick = rng.random_range(0..domains.len());
+        let d = &mut domains[pick];
+        let dom = handle(&conn, &d.name, d.n);
+        let coin = rng.random_bool(0.5);
+        let id_of = |change: rvirt::Change| change.domain.expect("a domain after the change").domain.id;
+        let (event, state) = match (d.state, d.kind) {
+            (State::Absent, Kind::Volatile) => {
+                conn.define_xml(&domain_xml(&d.name, d.n), 0).await.expect("define");
+                ((DEFINED_ADDED, -1), State::Off)
+            }
+            (State::Absent, _) => {
+                let id = id_of(conn.create_xml(&domain_xml(&d.name, d.n), 0).await.expect("create"));
+                ((STARTED_BOOTED, id), State::Running(id))
+            }
+            (State::Off, Kind::Volatile) if coin => {
+                dom.undefine(UndefineFlags::empty()).await.expect("undefine");
+                ((UNDEFINED_REMOVED, -1), State::Absent)
+            }
+            (State::Off, _) => {
+                let id = id_of(dom.create().await.expect("start"));
+                ((STARTED_BOOTED, id), State::Running(id))
+            }
+            (State::Running(id), _) if coin => {
+                dom.suspend().await.expect("suspend");
+                ((SUSPENDED_PAUSED, id), State::Paused(id))
+            }
+            (State::Paused(id), _) if coin => {
+                dom.resume().await.expect("resume");
+                ((RESUMED_UNPAUSED, id), State::Running(id))
+            }
+            (State::Running(_) | State::Paused(_), kind) => {
+                dom.destroy().await.expect("destroy");
+                ((STOPPED_DESTROYED, -1), if kind == Kind::Transient { State::Absent } else { State::Off })
+            }
+        };
+        let ((kind, detail), id) = event;
+        assert!(
+            !matches!(state, State::Running(id) | State::Paused(id) if id <= 0),
+            "a started domain has id > 0"
+        );
+        d.expected.push((kind, detail, id));
+        d.state = state;
+        ops.fetch_add(1, Ordering::Relaxed);
+    }
+    domains
+}
+
+/// Under gRPC churn each python listAllDomains(0) is one snapshot; the callback gets every event in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_listings_stay_atomic_and_events_arrive_in_order_under_churn() {
+    let started = Instant::now();
+    let daemon = start_daemon().await;
+    let conn = daemon.client.clone();
+    let python = python();
+
+    // 8 stable domains (half running, one paused), 6 volatile (half defined), 4 transient (half
+    // running), all set up before python registers, so no event of the setup reaches it.
+    let mut all = Vec::new();
+    for (kind, prefix, count, first) in [
+        (Kind::Stable, "stable", 8, 0),
+        (Kind::Volatile, "volatile", 6, 100),
+        (Kind::Transient, "transient", 4, 200),
+    ] {
+        for i in 0..count {
+            let (name, n) = (format!("{prefix}{i}"), first + i);
+            let state = match kind {
+                Kind::Stable => {
+                    conn.define_xml(&domain_xml(&name, n), 0).await.unwrap();
+                    if i % 2 == 0 {
+                        let id = handle(&conn, &name, n).create().await.unwrap().domain.unwrap().domain.id;
+                        if i == 0 {
+                            handle(&conn, &name, n).suspend().await.unwrap();
+                            State::Paused(id)
+                        } else {
+                            State::Running(id)
+                        }
+                    } else {
+                        State::Off
+                    }
+                }
+                Kind::Volatile if i % 2 == 0 => {
+                    conn.define_xml(&domain_xml(&name, n), 0).await.unwrap();
+                    State::Off
+                }
+                Kind::Transient if i % 2 == 0 => {
+                    let change = conn.create_xml(&domain_xml(&name, n), 0).await.unwrap();
+                    State::Running(change.domain.unwrap().domain.id)
+                }
+                _ => State::Absent,
+            };
+            all.push(Churned { name, n, kind, state, expected: Vec::new() });
+        }
+    }
+    let (sequence, marker) = (("ev-seq", 300), ("zz-marker", 301));
+    let mut names: serde_json::Map<String, serde_json::Value> =
+        all.iter().map(|d| (d.name.clone(), uuid_for(d.n).to_string().into())).collect();
+    for (name, n) in [sequence, marker] {
+        names.insert(name.to_owned(), uuid_for(n).to_string().into());
+    }
+    let stable: Vec<String> = all.iter().filter(|d| d.kind == Kind::Stable).map(|d| d.name.clone()).collect();
+    let config = serde_json::json!({ "names": names, "stable": stable, "marker": marker.0 });
+
+    let mut child = Command::new(python)
+        .arg(script("native_race.py"))
+        .arg(daemon.native_uri(false))
+        .arg(config.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run native_race.py");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(15), stdout.next_line()).await;
+    if !matches!(&ready, Ok(Ok(Some(line))) if line == "READY") {
+        let mut stderr = String::new();
+        let _ = child.kill().await;
+        child.stderr.take().unwrap().read_to_string(&mut stderr).await.unwrap();
+        panic!("native_race.py did not get ready ({ready:?}): {stderr}");
+    }
+
+    // The churn, and beside it one domain through a known sequence.
+    let ops = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut churners = tokio::task::JoinSet::new();
+    let mut owned: Vec<Vec<Churned>> = (0..3).map(|_| Vec::new()).collect();
+    for (i, d) in all.into_iter().enumerate() {
+        owned[i % 3].push(d);
+    }
+    for (seed, domains) in owned.into_iter().enumerate() {
+        churners.spawn(churn(conn.clone(), domains, ops.clone(), 600, deadline, seed as u64));
+    }
+    let sequence_task = tokio::spawn({
+        let conn = conn.clone();
+        async move {
+            let (name, n) = sequence;
+            conn.define_xml(&domain_xml(name, n), 0).await.unwrap();
+            let dom = handle(&conn, name, n);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let id = dom.create().await.unwrap().domain.unwrap().domain.id;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            dom.suspend().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            dom.resume().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            dom.destroy().await.unwrap();
+            dom.undefine(UndefineFlags::empty()).await.unwrap();
+            id
+        }
+    });
+    let churned: Vec<Churned> = churners.join_all().await.into_iter().flatten().collect();
+    let sequence_id = sequence_task.await.unwrap();
+    let ops = ops.load(Ordering::Relaxed);
+    conn.define_xml(&domain_xml(marker.0, marker.1), 0).await.unwrap();
+
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"STOP\n").await.unwrap();
+    let summary = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
+        .await
+        .expect("native_race.py printed no summary within 30 s")
+        .unwrap();
+    let status = child.wait().await.unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).await.unwrap();
+    assert!(status.success(), "native_race.py failed ({status}): {stderr}");
+    let summary: serde_json::Value = serde_json::from_str(summary.as_deref().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("no JSON summary ({e}): {stderr}"));
+    eprintln!(
+        "python: {} atomic listings (sizes {}..{}) in {} s, {ops} churn operations; legacy: {}",
+        summary["listings"], summary["min_size"], summary["max_size"], summary["seconds"], summary["legacy"]
+    );
+
+    // The listings.
+    assert!(ops >= 300, "too little churn to mean anything: {ops} operations");
+    assert_eq!(summary["errors"], serde_json::json!([]), "listAllDomains failed");
+    assert_eq!(summary["violation_count"], 0, "inconsistent listings: {}", summary["violations"]);
+    let listings = summary["listings"].as_u64().unwrap();
+    assert!(listings >= 50, "too few listings under churn to mean anything: {listings}");
+    let (min, max) = (summary["min_size"].as_u64().unwrap(), summary["max_size"].as_u64().unwrap());
+    assert!(min >= stable.len() as u64 && max <= names.len() as u64, "listing sizes {min}..{max}");
+
+    let legacy = &summary["legacy"];
+    assert!(legacy["listings"].as_u64().unwrap() > 0, "the legacy enumeration never ran: {legacy}");
+    // The events: exactly each change's, in order, ids included.
+    assert_eq!(summary["event_problems"], serde_json::json!([]));
+    let events: BTreeMap<String, Vec<Event>> = serde_json::from_value(summary["events"].clone()).unwrap();
+    let mut expected: BTreeMap<String, Vec<Event>> = churned
+        .iter()
+        .filter(|d| !d.expected.is_empty())
+        .map(|d| (d.name.clone(), d.expected.clone()))
+        .collect();
+    let seq = vec![
+        (0, 0, -1),
+        (2, 0, sequence_id),
+        (3, 0, sequence_id),
+        (4, 0, sequence_id),
+        (5, 1, -1),
+        (1, 0, -1),
+    ];
+    assert_eq!(events.get(sequence.0), Some(&seq), "the known sequence's events");
+    expected.insert(sequence.0.to_owned(), seq);
+    expected.insert(marker.0.to_owned(), vec![(0, 0, -1)]);
+    for (name, want) in &expected {
+        assert_eq!(events.get(name), Some(want), "{name}'s events");
+    }
+    assert_eq!(events.len(), expected.len(), "events for domains nothing changed: {events:?}");
+    daemon.stop().await;
+    assert!(started.elapsed() < Duration::from_secs(25), "took {:?}", started.elapsed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// virsh event
+
+/// `virsh event` with its stdout read line by line.
+struct VirshEvent {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl VirshEvent {
+    fn spawn(uri: &str, args: &[&str]) -> VirshEvent {
+        let mut child = Command::new(virsh_program())
+            .env("LC_ALL", "C.UTF-8")
+            .arg("-c")
+            .arg(uri)
+            .arg("event")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run virsh event");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        VirshEvent { child, lines }
+    }
+
+    /// The next line within `limit`; `None` if none came; panics if virsh ended.
+    async fn line_within(&mut self, limit: Duration) -> Option<String> {
+        let line = tokio::time::timeout(limit, self.lines.next_line()).await.ok()?;
+        match line.expect("read virsh's stdout") {
+            Some(line) => Some(line),
+            None => {
+                let mut stderr = String::new();
+                self.child.stderr.take().unwrap().read_to_string(&mut stderr).await.unwrap();
+                panic!("virsh event ended early: {stderr}")
+            }
+        }
+    }
+}
+
+/// virsh prints nothing when it has registered, so the test redefines `probe` with a changed
+/// description (each a DEFINED/UPDATED event) until virsh prints a line for it.
+async fn probe_until_seen(conn: &Connection, watcher: &mut VirshEvent) {
+    let xml = domain_xml("probe", 900);
+    let started = Instant::now();
+    for round in 0.. {
+        assert!(started.elapsed() < Duration::from_secs(20), "virsh event printed nothing within 20 s");
+        let described = xml.replacen("<memory", &format!("<description>{round}</description><memory"), 1);
+        conn.define_xml(&described, 0).await.unwrap();
+        if let Some(line) = watcher.line_within(Duration::from_millis(200)).await {
+            assert_eq!(line, "event 'lifecycle' for domain 'probe': Defined Updated");
+            return;
+        }
+    }
+}
+
+/// `virsh event --loop --event lifecycle` prints virsh's line for each change made through gRPC, in order.
+#[tokio::test]
+async fn virsh_event_loop_prints_lifecycle_lines_in_order() {
+    let daemon = start_daemon().await;
+    let conn = &daemon.client;
+    conn.define_xml(&domain_xml("probe", 900), 0).await.unwrap();
+    conn.define_xml(&domain_xml("alpha", 1), 0).await.unwrap();
+    let mut watcher = VirshEvent::spawn(&daemon.native_uri(false), &["--loop", "--event", "lifecycle"]);
+    probe_until_seen(conn, &mut watcher).await;
+    let alpha = handle(conn, "alpha", 1);
+    alpha.create().await.unwrap();
+    alpha.suspend().await.unwrap();
+    alpha.resume().await.unwrap();
+    alpha.destroy().await.unwrap();
+    alpha.undefine(UndefineFlags::empty()).await.unwrap();
+    let mut lines = Vec::new();
+    while lines.len() < 5 {
+        let line = watcher.line_within(REPLY_LIMIT).await.expect("virsh printed the next event");
+        // A late probe line may still come.
+        if !line.ends_with("'probe': Defined Updated") {
+            lines.push(line);
+        }
+    }
+    let want: Vec<String> =
+        ["Started Booted", "Suspended Paused", "Resumed Unpaused", "Stopped Destroyed", "Undefined Removed"]
+            .iter()
+            .map(|what| format!("event 'lifecycle' for domain 'alpha': {what}"))
+            .collect();
+    assert_eq!(lines, want);
+    assert_eq!(watcher.line_within(Duration::from_millis(300)).await, None, "no further event");
+    drop(watcher);
+    daemon.stop().await;
+}
+
+/// `virsh event --all` registers libvirt 9.0's 27 event IDs without error, times out, prints an event.
+#[tokio::test]
+async fn virsh_event_all_registers_every_event_id() {
+    let daemon = start_daemon().await;
+    let uri = daemon.native_uri(false);
+    // No change: virsh times out after registering everything. virsh exits 1 when no event
+    // came, on libvirtd too (measured with virsh 9.0 against test:///default).
+    let output = virsh(&uri, &["event", "--all", "--timeout", "1"]).await;
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(stdout.contains("event loop timed out") && stdout.contains("events received: 0"), "{stdout}");
+    assert!(!stderr.contains("error"), "a registration failed: {stderr}");
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    // With a change: the first event ends it, with success.
+    let conn = &daemon.client;
+    conn.define_xml(&domain_xml("probe", 900), 0).await.unwrap();
+    let mut watcher = VirshEvent::spawn(&uri, &["--all", "--timeout", "20"]);
+    probe_until_seen(conn, &mut watcher).await;
+    let mut rest = String::new();
+    while let Ok(Some(line)) = tokio::time::timeout(REPLY_LIMIT, watcher.lines.next_line())
+        .await
+        .expect("virsh event --all did not end")
+    {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    let status =
+        tokio::time::timeout(REPLY_LIMIT, watcher.child.wait()).await.expect("virsh exited").unwrap();
+    let mut stderr = String::new();
+    watcher.child.stderr.take().unwrap().read_to_string(&mut stderr).await.unwrap();
+    assert!(rest.contains("events received: 1"), "{rest}");
+    assert!(status.success() && !stderr.contains("error"), "{status}: {stderr}");
+    daemon.stop().await;
+}
+
+/// REGISTER_ANY accepts event IDs 0..=27 with distinct callback ids and refuses 28 with VIR_ERR_INVALID_ARG.
+#[tokio::test]
+async fn event_registration_accepts_every_known_id_and_refuses_the_next() {
+    let daemon = start_daemon().await;
+    let mut raw = Raw::connect(&sockets(&daemon).0).await;
+    raw.open().await;
+    let mut ids = std::collections::BTreeSet::new();
+    for event_id in 0..=27 {
+        let payload = raw.ok(EVENT_REGISTER_ANY, &Xdr::default().int(event_id).uint(0).0).await;
+        let mut r = Reader::new(&payload);
+        assert!(ids.insert(r.int()), "callback ids are distinct");
+        r.done();
+    }
+    let reply = raw.call(EVENT_REGISTER_ANY, &Xdr::default().int(28).uint(0).0).await;
+    assert_eq!(reply.header.status, ERROR);
+    let error = remote_error(&reply.payload);
+    assert_eq!(error.code, VIR_ERR_INVALID_ARG, "{error:?}");
+    assert!(error.message.as_deref().unwrap_or("").contains("unsupported event ID 28"), "{error:?}");
+    drop(raw);
+    assert_still_serves(&daemon).await;
+    daemon.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Protocol robustness with raw frames
+
+/// Procedure 9999 gets libvirtd's exact "unknown procedure: 9999" (39/7/2) before and after CONNECT_OPEN.
+#[tokio::test]
+async fn unknown_procedures_get_libvirtds_error_before_and_after_open() {
+    let daemon = start_daemon().await;
+    let mut raw = Raw::connect(&sockets(&daemon).0).await;
+    assert_error(&raw.call(9999, &[]).await, VIR_ERR_RPC, VIR_FROM_RPC, "unknown procedure: 9999");
+    raw.open().await;
+    assert_error(&raw.call(9999, &[]).await, VIR_ERR_RPC, VIR_FROM_RPC, "unknown procedure: 9999");
+    assert_eq!(raw.lib_version().await, 9_000_000, "the connection serves on");
+    assert_still_serves(&daemon).await;
+    daemon.stop().await;
+}
+
+/// LIST_ALL_DOMAINS before CONNECT_OPEN gets code 1 "hypervisor connection not open"; after it works.
+#[tokio::test]
+async fn driver_calls_before_open_are_refused() {
+    let daemon = start_daemon().await;
+    daemon.client.define_xml(&domain_xml("alpha", 1), 0).await.unwrap();
+    let mut raw = Raw::connect(&sockets(&daemon).0).await;
+    let list = Xdr::default().int(1).uint(0).0;
+    let reply = raw.call(CONNECT_LIST_ALL_DOMAINS, &list).await;
+    assert_eq!(reply.header.status, ERROR);
+    let error = remote_error(&reply.payload);
+    assert_eq!(
+        (error.code, error.domain, error.level),
+        (VIR_ERR_INTERNAL_ERROR, VIR_FROM_RPC, 2),
+        "{error:?}"
+    );
+    assert!(error.message.as_deref().unwrap_or("").contains("hypervisor connection not open"), "{error:?}");
+    // AUTH_LIST works before the open: [REMOTE_AUTH_NONE].
+    assert_eq!(raw.ok(AUTH_LIST, &[]).await, Xdr::default().uint(1).int(0).0);
+    raw.open().await;
+    let domains = listed(&raw.ok(CONNECT_LIST_ALL_DOMAINS, &list).await);
+    assert_eq!(domains, vec![("alpha".to_owned(), uuid_for(1), -1)]);
+    assert_still_serves(&daemon).await;
+    daemon.stop().await;
+}
+
+/// Version 2 or an unknown program gets "Cannot find program P version V" (39/7), the header echoed.
+#[tokio::test]
+async fn unknown_programs_and_versions_are_refused_by_name() {
+    let daemon = start_daemon().await;
+    let mut raw = Raw::connect(&sockets(&daemon).0).await;
+    let reply = raw.call_as(REMOTE_PROGRAM, 2, AUTH_LIST, &[]).await;
+    assert_error(&reply, VIR_ERR_RPC, VIR_FROM_RPC, "Cannot find program 536903814 version 2");
+    let reply = raw.call_as(0x1234_5678, 1, AUTH_LIST, &[]).await;
+    assert_error(&reply, VIR_ERR_RPC, VIR_FROM_RPC, "Cannot find program 305419896 version 1");
+    raw.open().await;
+    let reply = raw.call_as(REMOTE_PROGRAM, 2, CONNECT_GET_LIB_VERSION, &[]).await;
+    assert_error(&reply, VIR_ERR_RPC, VIR_FROM_RPC, "Cannot find program 536903814 version 2");
+    assert_eq!(raw.lib_version().await, 9_000_000);
+    assert_still_serves(&daemon).await;
+    daemon.stop().await;
+}
+
+/// CONNECT_OPEN("qemu:///system") on the test driver gets VIR_ERR_NO_CONNECT; the connection stays unopened.
+#[tokio::test]
+async fn opening_another_drivers_uri_is_refused() {
+    let daemon = start_daemon().await;
+    let mut raw = Raw::connect(&sockets(&daemon).0).await;
+    let reply = raw.call(CONNECT_OPEN, &Xdr::default().some_string("qemu:///system").uint(0).0).await;
+    assert_error(
+        &reply,
+        VIR_ERR_NO_CONNECT,
+        VIR_FROM_NONE,
+        "no connection driver available for qemu:///system",
+    );
+    let reply = raw.call(CONNECT_LIST_ALL_DOMAINS, &Xdr::default().int(1).uint(0).0).await;
+    assert_eq!(remote_error(&reply.payload).code, VIR_ERR_INTERNAL_ERROR, "still not open");
+    raw.open().await;
+    assert_still_serves(&daemon).await;
+    daemon.stop().await;
+}
+
+/// Length words under 28 or over 33,554,436 close the connection unanswered; 28 and 33,554,436 are answered.
+#[tokio::test]
+async fn out_of_bounds_length_words_close_the_connection() {
+    let daemon = start_daemon().await;
+    let path = sockets(&daemon).0;
+    for length in [0u32, 4, 27, 33_554_437, u32::MAX] {
+        let mut raw = Raw::connect(&path).await;
+        let mut bytes = length.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&frame(call_header(AUTH_LIST, 1), &[])[4..]);
+        raw.send(&bytes).await;
+        if let Some(message) = raw.read().await {
+            panic!("length {length}: the daemon answered {message:?} instead of closing");
+        }
+    }
+    // The bounds themselves: the smallest frame (AUTH_LIST) and the largest one (a void call with
+    // 33,554,408 bytes of payload, read whole and answered).
+    let mut raw = Raw::connect(&path).await;
+    assert_eq!(raw.ok(AUTH_LIST, &[]).await, Xdr::default().uint(1).int(0).0);
+    raw.open().await;
+    raw.call(CONNECT_GET_LIB_VERSION, &vec![0u8; 33_554_408]).await;
+    assert_eq!(raw.lib_version().await, 9_000_000);
+    assert_still_serves(&daemon).await;
+    daemon.stop().await;
+}
+
+/// Undecodable payloads get VIR_ERR_RPC "Unable to decode message payload"; the connection goes on.
+#[tokio::test]
+async fn undecodable_payloads_get_an_rpc_error() {
+    let daemon = start_daemon().await;
+    let mut raw = Raw::connect(&sockets(&daemon).0).await;
+    let mut garbage = vec![0u8; 64];
+    rand::rngs::StdRng::seed_from_u64(7).fill(&mut garbage[..]);
+    let undecodable = |reply: &Message, what: &str| {
+        assert_eq!(reply.header.status, ERROR, "{what}");
+        let error = remote_error(&reply.payload);
+        assert_eq!((error.code, error.domain), (VIR_ERR_RPC, VIR_FROM_RPC), "{what}: {error:?}");
+        let message = error.message.as_deref().unwrap_or("");
+        assert!(message.starts_with("Unable to decode message payload"), "{what}: {error:?}");
+    };
+    for (what, payload) in [
+        ("string length 0xFFFFFFFF", Xdr::default().uint(1).uint(u32::MAX).0),
+        ("string cut short", Xdr::default().uint(1).uint(15).0),
+        ("flags missing", Xdr::default().some_string("test:///default").0),
+        ("optional-data flag 7", Xdr::default().uint(7).uint(0).0),
+    ] {
+        undecodable(&raw.call(CONNECT_OPEN, &payload).await, &format!("open, {what}"));
+    }
+    // Garbage may happen to decode (libvirtd ignores trailing bytes): an error either way.
+    let reply = raw.call(CONNECT_OPEN, &garbage).await;
+    assert_eq!(reply.header.status, ERROR, "open, garbage");
+    remote_error(&reply.payload);
+    raw.open().await;
+    undecodable(&raw.call(CONNECT_LIST_ALL_DOMAINS, &Xdr::default().int(1).0).await, "list, truncated");
+    let reply = raw.call(DOMAIN_LOOKUP_BY_NAME, &Xdr::default().uint(0xFFFF_FFF0).0).await;
+    undecodable(&reply, "lookup, name length 0xFFFFFFF0");
+    for (what, procedure) in
+        [("list", CONNECT_LIST_ALL_DOMAINS), ("define", DOMAIN_DEFINE_XML), ("create", DOMAIN_CREATE)]
+    {
+        let reply = raw.call(procedure, &garbage).await;
+        assert_eq!(reply.header.status, ERROR, "{what}, garbage");
+        remote_error(&reply.payload);
+    }
+    assert_eq!(raw.lib_version().await, 9_000_000);
+    assert!(daemon.client.list_all_domains(ListFlags::empty()).await.unwrap().domains.is_empty());
+    assert_still_serves(&daemon).await;
+    daemon.stop().await;
+}
+
+/// A 5,000,000-byte DOMAIN_DEFINE_XML string (over 4 MiB) gets an RPC error and defines nothing.
+#[tokio::test]
+async fn oversized_strings_are_refused_and_nothing_is_defined() {
+    let daemon = start_daemon().await;
+    let mut raw = Raw::connect(&sockets(&daemon).0).await;
+    raw.open().await;
+    let xml = domain_xml("huge", 1);
+    let padded = xml.replacen(
+        "<memory",
+        &format!("<description>{}</description><memory", "x".repeat(5_000_000 - xml.len() - 27)),
+        1,
+    );
+    assert_eq!(padded.len(), 5_000_000);
+    let reply = raw.call(DOMAIN_DEFINE_XML, &Xdr::default().string(padded.as_bytes()).0).await;
+    assert_eq!(reply.header.status, ERROR);
+    let error = remote_error(&reply.payload);
+    assert_eq!((error.code, error.domain), (VIR_ERR_RPC, VIR_FROM_RPC), "{error:?}");
+    assert!(
+        daemon.client.list_all_domains(ListFlags::empty()).await.unwrap().domains.is_empty(),
+        "nothing defined"
+    );
+    assert!(daemon.client.lookup_by_name("huge").await.is_err());
+    assert_eq!(raw.lib_version().await, 9_000_000);
+    assert_still_serves(&daemon).await;
+    daemon.stop().await;
+}
+
+/// Read-only connections (socket or VIR_CONNECT_RO) refuse create/define with code 29; virsh says why.
+#[tokio::test]
+async fn read_only_connections_refuse_changes() {
+    let daemon = start_daemon().await;
+    daemon.client.define_xml(&domain_xml("x", 1), 0).await.unwrap();
+    let (rw, ro) = sockets(&daemon);
+    let create = Xdr::default().domain("x", uuid_for(1), -1).0;
+    let define = Xdr::default().string(domain_xml("y", 2).as_bytes()).0;
+    for (mut raw, flags) in [(Raw::connect(&ro).await, 0), (Raw::connect(&rw).await, 1)] {
+        raw.open_with(flags).await;
+        let reply = raw.call(DOMAIN_CREATE, &create).await;
+        assert_eq!(reply.header.status, ERROR);
+        let error = remote_error(&reply.payload);
+        assert_eq!(error.code, VIR_ERR_OPERATION_DENIED, "{error:?}");
+        assert_eq!(
+            error.message.as_deref(),
+            Some("operation forbidden: read only access prevents virDomainCreate")
+        );
+        let reply = raw.call(DOMAIN_DEFINE_XML, &define).await;
+        assert_eq!(remote_error(&reply.payload).code, VIR_ERR_OPERATION_DENIED);
+        let domains = listed(&raw.ok(CONNECT_LIST_ALL_DOMAINS, &Xdr::default().int(1).uint(0).0).await);
+        assert_eq!(domains, vec![("x".to_owned(), uuid_for(1), -1)]);
+    }
+    let output = virsh(&daemon.native_uri(true), &["start", "x"]).await;
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "virsh start on the read-only socket succeeded");
+    assert!(stderr.contains("read only access prevents"), "{stderr}");
+    let listing = daemon.client.list_all_domains(ListFlags::empty()).await.unwrap();
+    assert_eq!(listing.domains.len(), 1);
+    assert_eq!(listing.domains[0].domain.id, -1, "x was not started");
+    assert_still_serves(&daemon).await;
+    daemon.stop().await;
+}
+
+/// A client sending 10,000 calls and reading nothing is held back, then cut off; others are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_held_back_then_cut_off() {
+    const CALLS: usize = 10_000;
+    let daemon = start_daemon_with(|config| config.limits.stall_timeout_ms = 1000).await;
+    define_many(&daemon.client, "d", 0, 100).await;
+    let path = sockets(&daemon).0;
+    let mut raw = Raw::connect(&path).await;
+    raw.open().await;
+    let (mut reader, mut writer) = raw.stream.into_split();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let writing = tokio::spawn({
+        let sent = sent.clone();
+        async move {
+            let list = Xdr::default().int(1).uint(0).0;
+            for serial in 0..CALLS {
+                let call = frame(call_header(CONNECT_LIST_ALL_DOMAINS, 100 + serial as u32), &list);
+                writer.write_all(&call).await?;
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<_, std::io::Error>(writer)
+        }
+    });
+    // Wait until the writes stop making progress (or fail).
+    let mut last = usize::MAX;
+    while !writing.is_finished() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = sent.load(Ordering::Relaxed);
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let held = sent.load(Ordering::Relaxed);
+    assert!(held < CALLS / 2, "the daemon took {held} of {CALLS} calls from a client that reads nothing");
+
+    // Others are answered meanwhile: gRPC, another raw client, python3-libvirt.
+    let listing = tokio::time::timeout(REPLY_LIMIT, daemon.client.list_all_domains(ListFlags::empty()))
+        .await
+        .expect("gRPC hung while a native client stalls")
+        .unwrap();
+    assert_eq!(listing.domains.len(), 100);
+    let mut other = Raw::connect(&path).await;
+    other.open().await;
+    assert_eq!(
+        listed(&other.ok(CONNECT_LIST_ALL_DOMAINS, &Xdr::default().int(1).uint(0).0).await).len(),
+        100
+    );
+    assert_eq!(python_list(&daemon.native_uri(false)).await["count"], 100);
+
+    // Cut off: the writes fail, and reading drains what was answered, then the end.
+    let written = tokio::time::timeout(Duration::from_secs(10), writing)
+        .await
+        .expect("the stalled connection was not closed within 10 s")
+        .unwrap();
+    assert!(written.is_err(), "all {CALLS} calls were written: the connection was never closed");
+    let drained = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut replies = 0;
+        while let Some(message) = read_message(&mut reader).await {
+            assert_eq!((message.header.procedure, message.header.status), (CONNECT_LIST_ALL_DOMAINS, OK));
+            replies += 1;
+        }
+        replies
+    })
+    .await
+    .expect("no end of the stalled connection within 10 s");
+    let sent = sent.load(Ordering::Relaxed);
+    assert!(drained < sent, "{drained} replies to {sent} calls");
+    eprintln!(
+        "stalled client: {held} calls taken before its writes blocked, {sent} in all, {drained} replies read"
+    );
+    assert_eq!(other.lib_version().await, 9_000_000, "the other connection lives on");
+    assert_still_serves(&daemon).await;
+    daemon.stop().await;
+}
+
+/// Feature 10 gets 1, then a PING after ~5 s of silence (PONG keeps it open); unasked, no PING.
+#[tokio::test]
+async fn keepalive_pings_clients_that_asked_for_it() {
+    let daemon = start_daemon().await;
+    let path = sockets(&daemon).0;
+    let asked = async {
+        let mut raw = Raw::connect(&path).await;
+        // Ask first, then open a moment later, as virsh does: the silence that earns a PING is
+        // counted from the last frame (the open), as libvirtd counts it, not from the question.
+        assert_eq!(
+            raw.ok(CONNECT_SUPPORTS_FEATURE, &Xdr::default().int(10).0).await,
+            Xdr::default().int(1).0
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        raw.open().await;
+        let quiet = Instant::now();
+        let ping = tokio::time::timeout(Duration::from_secs(7), read_message(&mut raw.stream))
+            .await
+            .expect("no keepalive PING within 7 s")
+            .expect("connection closed instead of a PING");
+        let after = quiet.elapsed();
+        assert_eq!(ping.header, keepalive_header(KEEPALIVE_PING), "{ping:?}");
+        assert!(ping.payload.is_empty());
+        assert!(
+            (Duration::from_millis(4500)..Duration::from_millis(6500)).contains(&after),
+            "PING after {after:?} of silence, libvirtd waits 5 s"
+        );
+        raw.send(&frame(keepalive_header(KEEPALIVE_PONG), &[])).await;
+        assert_eq!(raw.lib_version().await, 9_000_000, "open after PONG");
+    };
+    let silent = async {
+        let mut raw = Raw::connect(&path).await;
+        raw.open().await;
+        let nothing = tokio::time::timeout(Duration::from_secs(7), read_message(&mut raw.stream)).await;
+        assert!(nothing.is_err(), "a client that did not ask feature 10 got {nothing:?}");
+        raw.send(&frame(keepalive_header(KEEPALIVE_PING), &[])).await;
+        let pong = raw.read().await.expect("a PONG");
+        assert_eq!(pong.header, keepalive_header(KEEPALIVE_PONG));
+        assert_eq!(raw.lib_version().await, 9_000_000);
+    };
+    tokio::join!(asked, silent);
+    assert_still_serves(&daemon).await;
+    daemon.stop().await;
+}
+
+/// 16,384 domains list through virsh and python; 16,385 fail with "Too many domains", as on libvirtd 9.0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_beyond_16384_domains_fail_as_libvirtds() {
+    let daemon = start_daemon().await;
+    let uri = daemon.native_uri(false);
+    let defining = Instant::now();
+    // Defined, not created: stopping a daemon with 16,384 running domains takes far longer.
+    define_many(&daemon.client, "d", 0, 16_384).await;
+    eprintln!("16,384 domains defined in {:?}", defining.elapsed());
+    let output = virsh(&uri, &["list", "--all", "--name"]).await;
+    assert!(output.status.success(), "virsh list with 16,384 domains: {}", text(&output.stderr));
+    assert_eq!(text(&output.stdout).lines().filter(|l| !l.is_empty()).count(), 16_384);
+    assert_eq!(python_list(&uri).await["count"], 16_384);
+
+    daemon.client.define_xml(&domain_xml("one-too-many", 16_384), 0).await.unwrap();
+    let output = virsh(&uri, &["list", "--all"]).await;
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "virsh list with 16,385 domains succeeded");
+    assert!(stderr.contains("Too many domains"), "{stderr}");
+    let answer = python_list(&uri).await;
+    assert!(answer["error"].as_str().is_some_and(|e| e.contains("Too many domains")), "{answer}");
+    assert_still_serves_grpc(&daemon).await;
+    daemon.stop().await;
+}
+
+/// `assert_still_serves` without virsh's list, which cannot list more than 16,384 domains.
+async fn assert_still_serves_grpc(daemon: &TestDaemon) {
+    let listing = daemon.client.list_all_domains(ListFlags::empty()).await.unwrap();
+    assert_eq!(listing.domains.len(), 16_385);
+    let output = virsh(&daemon.native_uri(false), &["domstate", "one-too-many"]).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout).trim(), "shut off");
+}
