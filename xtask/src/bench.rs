@@ -2,13 +2,22 @@
 //! benchmarks of a release rvirtd, measured by this (separate, release) process over its unix
 //! socket and over TCP, with libvirtd's test driver side by side when it is installed.
 //! `--qemu [--runs N]` measures the qemu driver on real guests instead (`bench_qemu`); without
-//! it, `--quick` is the listing benchmark CI runs, as ever, followed by the watch section
+//! it, `--quick` (N = 100, 1,000 and 10,000, fewer rounds) is the listing benchmark CI runs,
+//! followed by the watch section
 //! (`bench_watch`: WatchDomainEvents beside libvirt's lifecycle events); `--watch` runs only that.
 //!
 //! Measured, for each N: ListAllDomains latency (no filter and a selective one) over unix and TCP,
 //! the legacy enumeration and its ratio, libvirtd's listAllDomains and its ratio, daemon memory
 //! per domain; at N = 10,000: listing throughput with 1, 4 and 16 clients, and mutation latency
-//! while 4 clients list in a loop; define throughput on tmpfs and on disk. State lives on tmpfs
+//! while 4 clients list in a loop; define throughput on tmpfs and on disk.
+//!
+//! And, for each N up to 16,384 (libvirt's protocol refuses longer lists), libvirt's own clients
+//! against rvirtd's native socket (libvirt's RPC protocol) and against libvirtd, both holding the
+//! same N domains: python3-libvirt's `conn.listAllDomains(0)` as a Python user sees it, virDomain
+//! objects built (`xtask/libvirt_client_bench.py`), and the wall time of a `virsh -c URI list
+//! --all` process (start-up, handshake, CONNECT_LIST_ALL_DOMAINS, one DOMAIN_GET_STATE per domain).
+//! Each missing piece (libvirt-daemon, python3-libvirt, libvirt-clients) is said and its columns
+//! skipped. The target: at least 5x libvirtd's figure at N = 10,000, through the same client. State lives on tmpfs
 //! (/dev/shm) unless said otherwise, so the figures are the daemon's, not the disk's.
 
 use anyhow::{Context, bail};
@@ -47,8 +56,28 @@ struct SizeReport {
     selective_matches: usize,
     legacy: Option<Stats>,
     libvirtd: Option<Result<Stats, String>>,
+    /// libvirt's own clients against rvirtd's native socket and against libvirtd.
+    clients: Option<ClientReport>,
     rss_per_domain_bytes: f64,
     populate_seconds: f64,
+}
+
+/// libvirt's own clients at one N; each figure `None` when not measured (a package missing,
+/// `--no-libvirt`), `Err` with the reason when the measurement failed.
+#[derive(Debug, Default, Serialize)]
+struct ClientReport {
+    /// python3-libvirt `conn.listAllDomains(0)` against rvirtd's native socket.
+    rvirtd_python: Option<Result<Stats, String>>,
+    /// The same against libvirtd.
+    libvirtd_python: Option<Result<Stats, String>>,
+    /// libvirtd p50 / rvirtd p50 of the python listing.
+    python_ratio: Option<f64>,
+    /// Wall time of a `virsh -c URI list --all` process against rvirtd's native socket.
+    rvirtd_virsh: Option<Result<Stats, String>>,
+    /// The same against libvirtd.
+    libvirtd_virsh: Option<Result<Stats, String>>,
+    /// libvirtd p50 / rvirtd p50 of the virsh run.
+    virsh_ratio: Option<f64>,
 }
 
 /// Figures at N = 10,000 (or the largest quick size).
@@ -136,7 +165,8 @@ pub(crate) fn run_task(root: &Path, args: &[String]) -> anyhow::Result<()> {
         let report = Report { machine: machine(), watch: Some(watch), ..Report::default() };
         return write_json(options.json.as_deref(), &report);
     }
-    options.sizes = sizes.unwrap_or(if options.quick { vec![100, 1_000] } else { options.sizes });
+    // Quick: 10,000 too (about 25 s more), the size the client comparison's target is set at.
+    options.sizes = sizes.unwrap_or(if options.quick { vec![100, 1_000, 10_000] } else { options.sizes });
     crate::build_rvirtd()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut report = runtime.block_on(bench(root, &options))?;
@@ -160,9 +190,14 @@ pub(crate) fn write_json(path: Option<&str>, report: &impl serde::Serialize) -> 
 
 async fn bench(root: &Path, options: &Options) -> anyhow::Result<Report> {
     let mut report = Report { machine: machine(), ..Report::default() };
+    let tools = ClientTools::find();
     let libvirtd = if options.libvirt { Libvirtd::start(root).await? } else { None };
     if options.libvirt && libvirtd.is_none() {
-        println!("libvirtd is not installed (Debian libvirt-daemon): no side-by-side figures");
+        if !Path::new("/usr/sbin/libvirtd").exists() {
+            println!("libvirtd is not installed (Debian libvirt-daemon): no side-by-side figures");
+        } else if !tools.python {
+            println!("libvirtd cannot be populated without python3-libvirt: no side-by-side figures");
+        }
     }
     let load_size = if options.quick { 1_000 } else { 10_000 };
     for &n in &options.sizes {
@@ -192,8 +227,25 @@ async fn bench(root: &Path, options: &Options) -> anyhow::Result<Report> {
             _ => 2,
         };
         size.legacy = Some(legacy_latency(&daemon.unix, if options.quick { 3 } else { legacy_runs }).await?);
+        // Keeps libvirtd's test driver state (populated by list_latency) for the clients below.
+        let mut holder = None;
         if let Some(libvirtd) = &libvirtd {
+            if tools.python && n <= LIBVIRT_LIST_MAX {
+                holder = Some(libvirtd.hold(root).await?);
+            }
             size.libvirtd = Some(libvirtd.list_latency(n, iterations).await);
+        }
+        if n <= LIBVIRT_LIST_MAX {
+            // libvirtd holds the same N domains now, unless its populating failed.
+            let libvirtd = libvirtd.as_ref().map(|l| match &size.libvirtd {
+                Some(Err(e)) => Err(format!("libvirtd not populated: {e}")),
+                _ => Ok(l),
+            });
+            size.clients = Some(clients(root, &tools, &daemon, libvirtd, n, options.quick).await);
+        }
+        if let Some(mut holder) = holder {
+            drop(holder.stdin.take());
+            let _ = holder.wait().await;
         }
         if n == load_size {
             report.load = Some(load(&daemon, n, options.quick).await?);
@@ -214,6 +266,9 @@ struct Daemon {
     process: DaemonProcess,
     unix: Connection,
     tcp: Connection,
+    /// The URI libvirt's clients open: rvirtd's native socket (its default path, `libvirt-sock`
+    /// beside the gRPC socket).
+    native_uri: String,
     _dir: tempfile::TempDir,
 }
 
@@ -232,7 +287,9 @@ impl Daemon {
             .map_err(|(status, logs)| anyhow::anyhow!("rvirtd failed ({status}): {}", logs.join("\n")))?;
         let unix = process.connect().await;
         let tcp = Connection::open(&format!("tcp://{listen}")).await?;
-        Ok(Daemon { process, unix, tcp, _dir: dir })
+        let native = dirs.socket.with_file_name("libvirt-sock");
+        let native_uri = format!("test+unix:///default?socket={}", native.display());
+        Ok(Daemon { process, unix, tcp, native_uri, _dir: dir })
     }
 
     fn rss_bytes(&self) -> anyhow::Result<u64> {
@@ -426,6 +483,171 @@ async fn defines(conn: &Connection, first: u32, count: u32, workers: u32) -> any
     Ok(f64::from(count) / started.elapsed().as_secs_f64())
 }
 
+/// The most domains one libvirt list reply may carry (REMOTE_DOMAIN_LIST_MAX); libvirt's
+/// clients refuse longer lists, whatever the daemon.
+const LIBVIRT_LIST_MAX: u32 = 16_384;
+
+/// libvirt's clients this machine has; each one missing said once, with its Debian package.
+struct ClientTools {
+    /// /usr/bin/python3 imports libvirt (python3-libvirt).
+    python: bool,
+    /// `virsh` runs (libvirt-clients).
+    virsh: bool,
+}
+
+impl ClientTools {
+    fn find() -> Self {
+        let runs = |program: &str, args: &[&str]| {
+            std::process::Command::new(program)
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        };
+        let tools = ClientTools {
+            python: runs("/usr/bin/python3", &["-c", "import libvirt"]),
+            virsh: runs("virsh", &["--version"]),
+        };
+        if !tools.python {
+            println!("python3-libvirt is not installed (Debian python3-libvirt): no python client figures");
+        }
+        if !tools.virsh {
+            println!("virsh is not installed (Debian libvirt-clients): no virsh figures");
+        }
+        tools
+    }
+}
+
+/// libvirt's own clients at N against rvirtd's native socket and (when it runs, `Err` when it
+/// could not be populated) libvirtd, which hold the same N domains.
+async fn clients(
+    root: &Path,
+    tools: &ClientTools,
+    daemon: &Daemon,
+    libvirtd: Option<Result<&Libvirtd, String>>,
+    n: u32,
+    quick: bool,
+) -> ClientReport {
+    let mut report = ClientReport::default();
+    let libvirtd_uri = libvirtd.map(|l| l.map(Libvirtd::uri));
+    let script = root.join("xtask/libvirt_client_bench.py");
+    if tools.python {
+        let iterations = iterations_for(n, quick);
+        report.rvirtd_python = Some(python_samples(&script, &[&daemon.native_uri], n, iterations).await);
+        report.libvirtd_python = match &libvirtd_uri {
+            Some(Ok(uri)) => Some(python_samples(&script, &[uri], n, iterations).await),
+            Some(Err(e)) => Some(Err(e.clone())),
+            None => None,
+        };
+        report.python_ratio = ratio(&report.libvirtd_python, &report.rvirtd_python);
+    }
+    if tools.virsh {
+        let runs = match (n, quick) {
+            (0..=1_000, true) => 5,
+            (_, true) => 3,
+            (0..=1_000, false) => 11,
+            (_, false) => 5,
+        };
+        let mut uris = vec![daemon.native_uri.clone()];
+        if let Some(Ok(uri)) = &libvirtd_uri {
+            uris.push(uri.clone());
+        }
+        let mut results = virsh_wall(&uris, n, runs).await.into_iter();
+        report.rvirtd_virsh = results.next();
+        report.libvirtd_virsh = match libvirtd_uri {
+            Some(Ok(_)) => results.next(),
+            Some(Err(e)) => Some(Err(e)),
+            None => None,
+        };
+        report.virsh_ratio = ratio(&report.libvirtd_virsh, &report.rvirtd_virsh);
+    }
+    report
+}
+
+/// `slow` p50 / `fast` p50, when both were measured.
+fn ratio(slow: &Option<Result<Stats, String>>, fast: &Option<Result<Stats, String>>) -> Option<f64> {
+    match (slow, fast) {
+        (Some(Ok(slow)), Some(Ok(fast))) => Some(slow.p50_ms / fast.p50_ms),
+        _ => None,
+    }
+}
+
+/// Wall time of `virsh -c URI list --all` (a process of its own, its output to /dev/null), `runs`
+/// times for each URI, the URIs taking turns so the machine's noise hits them alike. One untimed
+/// run each first, whose output must list the N domains.
+async fn virsh_wall(uris: &[String], n: u32, runs: usize) -> Vec<Result<Stats, String>> {
+    let virsh = |uri: &str| {
+        let mut command = tokio::process::Command::new("virsh");
+        command.args(["-c", uri, "list", "--all"]).stdin(std::process::Stdio::null());
+        command
+    };
+    let mut outcomes: Vec<Result<Vec<Duration>, String>> = Vec::new();
+    for uri in uris {
+        let checked = match virsh(uri).output().await {
+            Err(e) => Err(format!("cannot run virsh: {e}")),
+            Ok(output) if !output.status.success() => Err(format!(
+                "virsh failed: {}",
+                String::from_utf8_lossy(&output.stderr).lines().next().unwrap_or("")
+            )),
+            Ok(output) => {
+                let listed =
+                    String::from_utf8_lossy(&output.stdout).lines().filter(|l| l.contains("bench-")).count();
+                if listed == n as usize {
+                    Ok(Vec::new())
+                } else {
+                    Err(format!("virsh listed {listed} domains, expected {n}"))
+                }
+            }
+        };
+        outcomes.push(checked);
+    }
+    for _ in 0..runs {
+        for (uri, outcome) in uris.iter().zip(&mut outcomes) {
+            let Ok(samples) = outcome else { continue };
+            let started = Instant::now();
+            let status = virsh(uri)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .await;
+            let elapsed = started.elapsed();
+            match status {
+                Ok(status) if status.success() => samples.push(elapsed),
+                Ok(status) => *outcome = Err(format!("virsh failed ({status})")),
+                Err(e) => *outcome = Err(format!("cannot run virsh: {e}")),
+            }
+        }
+    }
+    outcomes.into_iter().map(|outcome| outcome.map(stats)).collect()
+}
+
+/// Runs `script` (a Python script printing one line of nanosecond latencies) with `args`, N and
+/// the iteration count; `Err` with its last line of stderr if it fails.
+async fn python_samples(script: &Path, args: &[&str], n: u32, iterations: usize) -> Result<Stats, String> {
+    let output = tokio::process::Command::new("/usr/bin/python3")
+        .arg(script)
+        .args(args)
+        .arg(n.to_string())
+        .arg(iterations.to_string())
+        .output()
+        .await
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let Some(line) = stdout.lines().last().filter(|_| output.status.success()) else {
+        return Err(String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("failed").to_owned());
+    };
+    let mut samples = Vec::new();
+    for value in line.split_whitespace() {
+        let ns: u64 = value.parse().map_err(|_| format!("unexpected output {line:?}"))?;
+        samples.push(Duration::from_nanos(ns));
+    }
+    if samples.is_empty() {
+        return Err(format!("no samples from {}", script.display()));
+    }
+    Ok(stats(samples))
+}
+
 /// A private libvirtd (its own config and socket) serving libvirt's test driver.
 pub(crate) struct Libvirtd {
     child: std::process::Child,
@@ -473,29 +695,29 @@ impl Libvirtd {
     /// listAllDomains latency at N, measured by `xtask/libvirt_bench.py` (ctypes around the C
     /// call, so Python adds nothing to the timed part); `Err` with libvirt's message if it refuses.
     async fn list_latency(&self, n: u32, iterations: usize) -> Result<Stats, String> {
-        let uri = format!("test+unix:///default?socket={}", self.dir.path().join("libvirt-sock").display());
-        let output = tokio::process::Command::new("/usr/bin/python3")
-            .arg(&self.script)
-            .arg(&uri)
-            .arg(n.to_string())
-            .arg(iterations.to_string())
-            .output()
-            .await
-            .map_err(|e| format!("cannot run {}: {e}", self.script.display()))?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let Some(line) = stdout.lines().last().filter(|_| output.status.success()) else {
-            return Err(String::from_utf8_lossy(&output.stderr)
-                .lines()
-                .last()
-                .unwrap_or("failed")
-                .to_owned());
-        };
-        let mut samples = Vec::new();
-        for value in line.split_whitespace() {
-            let ns: u64 = value.parse().map_err(|_| format!("unexpected output {line:?}"))?;
-            samples.push(Duration::from_nanos(ns));
+        python_samples(&self.script, &[&self.uri()], n, iterations).await
+    }
+
+    /// A python3-libvirt process holding a connection open until its stdin is closed: libvirtd's
+    /// test:///default state is discarded when its last connection closes, so without one the
+    /// domains `list_latency` defined would be gone when it exits.
+    async fn hold(&self, root: &Path) -> anyhow::Result<tokio::process::Child> {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new("/usr/bin/python3")
+            .arg(root.join("xtask/libvirt_client_bench.py"))
+            .arg("--hold")
+            .arg(self.uri())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the libvirtd connection holder")?;
+        let stdout = child.stdout.take().context("holder's stdout")?;
+        let line = tokio::io::BufReader::new(stdout).lines().next_line().await?;
+        if line.as_deref() != Some("open") {
+            bail!("the libvirtd connection holder did not open {}", self.uri());
         }
-        Ok(stats(samples))
+        Ok(child)
     }
 
     /// The URI python3-libvirt opens.
@@ -549,6 +771,88 @@ fn print_size(size: &SizeReport) {
         size.legacy.map_or(f64::NAN, |s| s.p50_ms),
         size.rss_per_domain_bytes
     );
+    if let Some(c) = &size.clients {
+        let p50 = |figure: &Option<Result<Stats, String>>| match figure {
+            Some(Ok(st)) => format!("{:.2} ms", st.p50_ms),
+            Some(Err(e)) => format!("failed ({e})"),
+            None => "-".into(),
+        };
+        eprintln!(
+            "  N={}: python listAllDomains p50 rvirtd {}, libvirtd {}; virsh list --all p50 rvirtd {}, libvirtd {}",
+            size.domains,
+            p50(&c.rvirtd_python),
+            p50(&c.libvirtd_python),
+            p50(&c.rvirtd_virsh),
+            p50(&c.libvirtd_virsh)
+        );
+    }
+}
+
+/// The client comparison: python3-libvirt and virsh against rvirtd's native socket and libvirtd.
+fn print_clients(report: &Report) {
+    let rows: Vec<_> =
+        report.sizes.iter().filter_map(|s| s.clients.as_ref().map(|c| (s.domains, c))).collect();
+    if rows.is_empty() {
+        return;
+    }
+    println!(
+        "\nlibvirt's own clients, the same N domains: rvirtd's native socket against libvirtd, ms; ratio = libvirtd / rvirtd"
+    );
+    println!("  python3-libvirt conn.listAllDomains(0), virDomain objects built (p50 / p99);");
+    println!(
+        "  virsh list --all, a process from spawn to exit, output to /dev/null (p50; one DOMAIN_GET_STATE per domain)"
+    );
+    println!(
+        "{:>7}  {:>19}  {:>19}  {:>7}  {:>12}  {:>14}  {:>7}",
+        "N", "rvirtd python", "libvirtd python", "ratio", "rvirtd virsh", "libvirtd virsh", "ratio"
+    );
+    let pair = |figure: &Option<Result<Stats, String>>| match figure {
+        Some(Ok(st)) => format!("{:.3} / {:.3}", st.p50_ms, st.p99_ms),
+        Some(Err(_)) => "failed".into(),
+        None => "-".into(),
+    };
+    let p50 = |figure: &Option<Result<Stats, String>>| match figure {
+        Some(Ok(st)) => format!("{:.1}", st.p50_ms),
+        Some(Err(_)) => "failed".into(),
+        None => "-".into(),
+    };
+    let times = |ratio: Option<f64>| ratio.map_or("-".into(), |r| format!("{r:.1}x"));
+    for (n, c) in &rows {
+        println!(
+            "{:>7}  {:>19}  {:>19}  {:>7}  {:>12}  {:>14}  {:>7}",
+            n,
+            pair(&c.rvirtd_python),
+            pair(&c.libvirtd_python),
+            times(c.python_ratio),
+            p50(&c.rvirtd_virsh),
+            p50(&c.libvirtd_virsh),
+            times(c.virsh_ratio)
+        );
+    }
+    for (n, c) in &rows {
+        for (what, figure) in [
+            ("rvirtd python", &c.rvirtd_python),
+            ("libvirtd python", &c.libvirtd_python),
+            ("rvirtd virsh", &c.rvirtd_virsh),
+            ("libvirtd virsh", &c.libvirtd_virsh),
+        ] {
+            if let Some(Err(e)) = figure {
+                println!("  N={n}, {what} failed: {e}");
+            }
+        }
+    }
+    if let Some((_, c)) = rows.iter().find(|(n, _)| *n == 10_000) {
+        let verdict = |ratio: Option<f64>| match ratio {
+            Some(r) if r >= 5.0 => format!("{r:.1}x, met"),
+            Some(r) => format!("{r:.1}x, MISSED"),
+            None => "not measured".into(),
+        };
+        println!(
+            "  target at N = 10,000: at least 5x faster than libvirtd through the same client: python {}; virsh {}",
+            verdict(c.python_ratio),
+            verdict(c.virsh_ratio)
+        );
+    }
 }
 
 fn print_report(report: &Report) {
@@ -596,6 +900,7 @@ fn print_report(report: &Report) {
             per_domain
         );
     }
+    print_clients(report);
     if let Some(load) = &report.load {
         println!("\nAt N = {}:", load.domains);
         for (clients, rate) in &load.throughput_per_second {

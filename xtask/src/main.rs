@@ -44,8 +44,10 @@ fn task_usage(task: &str) -> Option<&'static str> {
        cargo xtask bench --qemu [--quick] [--runs N] [--json FILE] [--no-libvirt]
 
 Benchmarks a release rvirtd (state on tmpfs, client in another process), beside a private
-libvirtd on its test driver when libvirtd and python3-libvirt are installed.
-  --quick        small sizes (100, 1000) and fewer rounds: proves the benchmark works
+libvirtd on its test driver when libvirtd and python3-libvirt are installed. For each N up to
+16,384, libvirt's own clients too, against rvirtd's native socket and against libvirtd:
+python3-libvirt's listAllDomains(0) (p50/p99) and a `virsh list --all` process (p50).
+  --quick        sizes 100, 1000 and 10000, fewer rounds: proves the benchmark works
   --sizes LIST   domain counts to measure [default: 100,1000,10000,100000]
   --json FILE    also write the report as JSON
   --no-libvirt   skip libvirtd even when it is installed

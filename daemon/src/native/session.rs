@@ -10,6 +10,7 @@ use super::failure::Failure;
 use super::frame::{self, FrameError};
 use super::procedures;
 use super::protocol::{self as p, Header};
+use super::xdr;
 use crate::caller::{Access, Caller};
 use crate::connections::{Busy, Conn, ConnInfo};
 use std::collections::HashMap;
@@ -227,20 +228,18 @@ async fn answer(session: &Arc<Session>, header: Header, payload: &[u8]) -> Vec<u
     } else {
         procedures::call(session, header.procedure, payload).await
     };
-    let reply = header.reply(p::Status::Ok);
     match result {
-        Ok(body) => {
-            let mut frame = frame::encode(&reply, &());
-            frame.extend_from_slice(&body);
+        Ok(mut frame) => {
             let length = frame.len() as u32;
             frame[..p::LEN_BYTES].copy_from_slice(&length.to_be_bytes());
+            let header = xdr::encode(&header.reply(p::Status::Ok));
+            frame[p::LEN_BYTES..procedures::ROOM].copy_from_slice(&header);
             frame
         }
         Err(failure) => {
-            let reply = header.reply(p::Status::Error);
             let error = failure.remote(session.native.error_domain);
             tracing::debug!(procedure = header.procedure, code = error.code, message = ?error.message, "call refused");
-            frame::encode(&reply, &error)
+            frame::encode(&header.reply(p::Status::Error), &error)
         }
     }
 }

@@ -295,10 +295,15 @@ impl Xdr for () {
 
 /// `remote_nonnull_string`: `string<REMOTE_STRING_MAX>`, UTF-8. Encoding does not check the bound:
 /// a longer string is the caller's bug (and the frame limit, 8 times larger, stops it).
+/// Appends `text` as a `string` (what `String::put` does, without a `String`).
+pub fn put_str(text: &str, out: &mut Vec<u8>) {
+    put_len(text.len(), out);
+    put_padded(text.as_bytes(), out);
+}
+
 impl Xdr for String {
     fn put(&self, out: &mut Vec<u8>) {
-        put_len(self.len(), out);
-        put_padded(self.as_bytes(), out);
+        put_str(self, out);
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, XdrError> {
         let len = r.length("string", REMOTE_STRING_MAX, 1)?;
