@@ -17,8 +17,10 @@
 //! objects built (`xtask/libvirt_client_bench.py`), and the wall time of a `virsh -c URI list
 //! --all` process (start-up, handshake, CONNECT_LIST_ALL_DOMAINS, one DOMAIN_GET_STATE per domain).
 //! Each missing piece (libvirt-daemon, python3-libvirt, libvirt-clients) is said and its columns
-//! skipped. The target: at least 5x libvirtd's figure at N = 10,000, through the same client. State lives on tmpfs
-//! (/dev/shm) unless said otherwise, so the figures are the daemon's, not the disk's.
+//! skipped. The target: at least 5x libvirtd's figure at N = 10,000, through the same client.
+//!
+//! State lives on tmpfs (/dev/shm) unless said otherwise, so the figures are the daemon's, not
+//! the disk's.
 
 use anyhow::{Context, bail};
 use rvirt::{Connection, ListFlags};
