@@ -466,28 +466,6 @@ pub mod event_id {
     pub const NIC_MAC_CHANGE: i32 = 27;
 }
 
-/// `virDomainEventType`: the `event` of a lifecycle event.
-pub mod lifecycle_event {
-    /// Defined.
-    pub const DEFINED: i32 = 0;
-    /// Undefined.
-    pub const UNDEFINED: i32 = 1;
-    /// Started.
-    pub const STARTED: i32 = 2;
-    /// Suspended.
-    pub const SUSPENDED: i32 = 3;
-    /// Resumed.
-    pub const RESUMED: i32 = 4;
-    /// Stopped.
-    pub const STOPPED: i32 = 5;
-    /// Shut down.
-    pub const SHUTDOWN: i32 = 6;
-    /// PM-suspended.
-    pub const PMSUSPENDED: i32 = 7;
-    /// Crashed.
-    pub const CRASHED: i32 = 8;
-}
-
 // ---- Building blocks ----
 
 xdr_struct! {
@@ -1304,7 +1282,7 @@ xdr_struct! {
     pub struct DomainEventLifecycleMsg {
         /// The domain (id -1 once stopped).
         pub dom: NonnullDomain,
-        /// A [`lifecycle_event`].
+        /// A `rvirt_proto::event::EventType` number.
         pub event: i32,
         /// The event's detail (`virDomainEventStartedDetailType`, ...).
         pub detail: i32,
@@ -1527,7 +1505,7 @@ mod tests {
             callback_id: 0,
             msg: DomainEventLifecycleMsg {
                 dom: NonnullDomain { name: "x".into(), uuid: UUID, id: 1 },
-                event: lifecycle_event::SUSPENDED,
+                event: rvirt_proto::event::EventType::Suspended as i32,
                 detail: 0,
             },
         };
