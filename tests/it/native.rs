@@ -852,6 +852,13 @@ async fn event_registration_accepts_every_known_id_and_refuses_the_next() {
     let error = remote_error(&reply.payload);
     assert_eq!(error.code, VIR_ERR_INVALID_ARG, "{error:?}");
     assert!(error.message.as_deref().unwrap_or("").contains("unsupported event ID 28"), "{error:?}");
+    // One connection holds a bounded number of callbacks: 1,024 in all, then VIR_ERR_RESOURCE_BUSY.
+    for _ in ids.len()..1024 {
+        raw.ok(EVENT_REGISTER_ANY, &Xdr::default().int(0).uint(0).0).await;
+    }
+    let reply = raw.call(EVENT_REGISTER_ANY, &Xdr::default().int(0).uint(0).0).await;
+    assert_eq!(reply.header.status, ERROR);
+    assert_eq!(remote_error(&reply.payload).code, 87, "VIR_ERR_RESOURCE_BUSY past 1,024 callbacks");
     drop(raw);
     assert_still_serves(&daemon).await;
     daemon.stop().await;

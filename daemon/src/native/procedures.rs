@@ -662,9 +662,13 @@ impl Calls<'_> {
                 }
                 let domain = a.dom.as_ref().map(|dom| self.domain(dom)).transpose()?;
                 let callback = Callback { event_id: a.event_id, domain: domain.map(|d| d.uuid()) };
-                ret(p::ConnectDomainEventCallbackRegisterAnyRet {
-                    callback_id: self.session.register(callback),
-                })
+                let callback_id = self.session.register(callback).ok_or_else(|| {
+                    Error::Busy(format!(
+                        "this connection holds {} event callbacks already; deregister some first",
+                        super::session::MAX_CALLBACKS
+                    ))
+                })?;
+                ret(p::ConnectDomainEventCallbackRegisterAnyRet { callback_id })
             }
             n::CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY => {
                 let a: p::ConnectDomainEventCallbackDeregisterAnyArgs = args(payload)?;

@@ -35,6 +35,9 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 /// ...and the connection closed after this many unanswered ones.
 const KEEPALIVE_COUNT: u32 = 5;
 
+/// Event callbacks one connection may hold (libvirt clients register one per event id: 28).
+pub const MAX_CALLBACKS: usize = 1024;
+
 /// Entries read from the history at a time by the event follower.
 const EVENT_BATCH: usize = 256;
 
@@ -112,21 +115,26 @@ impl Session {
         }
     }
 
-    /// Registers a callback; the events of changes committed from now on reach it.
-    pub fn register(self: &Arc<Self>, callback: Callback) -> i32 {
-        let id = self.native.next_callback.fetch_add(1, Ordering::AcqRel);
-        {
+    /// Registers a callback; the events of changes committed from now on reach it. `None` when
+    /// the connection already holds `MAX_CALLBACKS`.
+    pub fn register(self: &Arc<Self>, callback: Callback) -> Option<i32> {
+        let id = {
             let mut callbacks = self.callbacks.lock().unwrap_or_else(|p| p.into_inner());
+            if callbacks.0.len() >= MAX_CALLBACKS {
+                return None;
+            }
+            let id = self.native.next_callback.fetch_add(1, Ordering::AcqRel);
             callbacks.0.insert(id, callback);
             if callbacks.1.is_none() {
                 callbacks.1 = Some(self.info.busy());
             }
-        }
+            id
+        };
         if !self.following.swap(true, Ordering::AcqRel) {
             let position = self.native.domains.history().head();
             tokio::spawn(follow(self.clone(), position));
         }
-        id
+        Some(id)
     }
 
     /// Deregisters callback `id`; false if this connection has no such callback.
