@@ -1224,3 +1224,49 @@ async fn assert_still_serves_grpc(daemon: &TestDaemon) {
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(text(&output.stdout).trim(), "shut off");
 }
+
+/// The kept listing (`native::listing`) is only ever the answer of the view and flags it was made
+/// for: a listing after an acknowledged change shows the change, a listing with other flags is its
+/// own, and a caller a new policy filters gets its own answer at the very same generation.
+#[tokio::test]
+async fn repeated_listings_follow_every_change_and_the_policy_in_force() {
+    let daemon = start_daemon().await;
+    for n in 0..3 {
+        daemon.client.define_xml(&domain_xml(&format!("keep-{n}"), n), 0).await.unwrap();
+    }
+    let mut raw = Raw::connect(&sockets(&daemon).0).await;
+    raw.open().await;
+    let (all, active) = (Xdr::default().int(1).uint(0).0, Xdr::default().int(1).uint(1).0);
+    let names =
+        |domains: &[(String, uuid::Uuid, i32)]| domains.iter().map(|d| d.0.clone()).collect::<Vec<_>>();
+
+    let first = raw.ok(CONNECT_LIST_ALL_DOMAINS, &all).await;
+    assert_eq!(names(&listed(&first)), ["keep-0", "keep-1", "keep-2"]);
+    assert_eq!(raw.ok(CONNECT_LIST_ALL_DOMAINS, &all).await, first, "nothing changed: the same answer");
+
+    daemon.client.define_xml(&domain_xml("gone-3", 3), 0).await.unwrap();
+    assert_eq!(
+        names(&listed(&raw.ok(CONNECT_LIST_ALL_DOMAINS, &all).await)),
+        ["keep-0", "keep-1", "keep-2", "gone-3"]
+    );
+
+    assert_eq!(listed(&raw.ok(CONNECT_LIST_ALL_DOMAINS, &active).await), []);
+    handle(&daemon.client, "keep-1", 1).create().await.unwrap();
+    let running = listed(&raw.ok(CONNECT_LIST_ALL_DOMAINS, &active).await);
+    assert_eq!(names(&running), ["keep-1"]);
+    assert!(running[0].2 > 0, "a running domain's handle carries its id: {running:?}");
+    let every = listed(&raw.ok(CONNECT_LIST_ALL_DOMAINS, &all).await);
+    assert_eq!(every.iter().find(|d| d.0 == "keep-1").map(|d| d.2), Some(running[0].2));
+
+    // A policy that hides gone-3 from this uid, put in force with no change to the registry:
+    // the same generation and flags, but not the same answer.
+    let policy = daemon.dir().join("policy.toml");
+    let uid = rvirt_proto::effective_uid();
+    std::fs::write(&policy, format!("[[grant]]\nuid = {uid}\nallow = [\"all\"]\nnames = [\"keep-*\"]\n"))
+        .unwrap();
+    daemon.authority.reload(&policy).unwrap();
+    assert_eq!(names(&listed(&raw.ok(CONNECT_LIST_ALL_DOMAINS, &all).await)), ["keep-0", "keep-1", "keep-2"]);
+    daemon.authority.replace(None);
+    assert_eq!(listed(&raw.ok(CONNECT_LIST_ALL_DOMAINS, &all).await), every);
+    daemon.stop().await;
+}

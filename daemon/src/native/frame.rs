@@ -5,7 +5,8 @@
 use super::protocol::{FRAME_LEN_MAX, FRAME_LEN_MIN, HEADER_BYTES, Header, LEN_BYTES};
 use super::xdr::{self, Xdr};
 use std::io;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// One message read off the socket.
 #[derive(Debug)]
@@ -57,6 +58,49 @@ pub async fn read<R: AsyncRead + Unpin>(
     let mut payload = vec![0u8; total - LEN_BYTES - HEADER_BYTES];
     reader.read_exact(&mut payload).await?;
     Ok((Frame { header, payload }, reservation))
+}
+
+/// A frame on its way out: `head` (length word, header and the payload it owns), then `tail`, a
+/// payload shared with the listing cache and written from there, without a copy.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The length word, the header, and the payload unless it is shared.
+    pub head: Vec<u8>,
+    /// A shared payload that follows `head`.
+    pub tail: Option<Arc<Vec<u8>>>,
+}
+
+impl Outgoing {
+    /// Its size on the wire: what the length word says.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.tail.as_ref().map_or(0, |tail| tail.len())
+    }
+
+    /// Whether it has no bytes at all (never true of a frame that was filled in).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Vec<u8>> for Outgoing {
+    fn from(head: Vec<u8>) -> Self {
+        Outgoing { head, tail: None }
+    }
+}
+
+/// Writes `frame` whole: head and tail in one vectored write while the socket takes them.
+pub async fn write<W: AsyncWrite + Unpin>(writer: &mut W, frame: &Outgoing) -> io::Result<()> {
+    let Some(tail) = &frame.tail else { return writer.write_all(&frame.head).await };
+    let mut slices = [io::IoSlice::new(&frame.head), io::IoSlice::new(tail)];
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        let written = writer.write_vectored(slices).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        io::IoSlice::advance_slices(&mut slices, written);
+    }
+    Ok(())
 }
 
 /// A whole frame: length word, `header`, then `payload` encoded.

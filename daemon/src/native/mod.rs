@@ -4,10 +4,12 @@
 //!
 //! `xdr` is the codec, `protocol` the numbers and messages, `frame` the framing, `session` one
 //! connection (handshake state, keepalive, concurrent calls, event callbacks), `procedures` the
-//! calls and `failure` how an `Error` is told as libvirt's `remote_error`.
+//! calls, `listing` the atomic listing's answer (and the last one kept) and `failure` how an
+//! `Error` is told as libvirt's `remote_error`.
 
 pub mod failure;
 pub mod frame;
+pub mod listing;
 pub mod procedures;
 pub mod protocol;
 pub mod session;
@@ -33,6 +35,8 @@ pub struct Native {
     pub uri: &'static str,
     /// libvirt's error domain for the driver's errors (VIR_FROM_TEST, VIR_FROM_QEMU).
     pub error_domain: i32,
+    /// The last listing's answer, sent again while nothing changed.
+    pub listings: listing::Listings,
     /// Event callback ids: one counter for the whole daemon, as libvirtd's.
     pub next_callback: AtomicI32,
     /// Bytes of requests received but not yet handled, daemon-wide (shared with gRPC).
@@ -63,6 +67,7 @@ impl Native {
             domains,
             uri,
             error_domain,
+            listings: listing::Listings::default(),
             next_callback: AtomicI32::new(0),
             requests,
             pool,

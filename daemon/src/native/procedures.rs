@@ -6,6 +6,7 @@
 //! take their fallbacks (virsh without `DOMAIN_GET_MESSAGES` prints `dominfo` without it).
 
 use super::failure::{self, Failure, code};
+use super::frame::Outgoing;
 use super::protocol::{self as p, procedure as n};
 use super::session::{Callback, Session};
 use super::xdr::{self, List, Xdr};
@@ -62,8 +63,8 @@ const MUTATING: &[(i32, &str)] = &[
 const EVENT_ID_LAST: i32 = p::event_id::NIC_MAC_CHANGE + 1;
 
 /// A reply frame with its first `ROOM` bytes left for the length word and header (the caller
-/// fills them in), so a large answer is encoded once, in place.
-type Answer = Result<Vec<u8>, Failure>;
+/// fills them in), so a large answer is encoded once, in place (or shared, as a listing).
+type Answer = Result<Outgoing, Failure>;
 
 /// The bytes an `Answer` leaves before its payload.
 pub const ROOM: usize = p::LEN_BYTES + p::HEADER_BYTES;
@@ -77,11 +78,11 @@ fn args<T: Xdr>(payload: &[u8]) -> Result<T, Failure> {
 fn ret<T: Xdr>(value: T) -> Answer {
     let mut out = vec![0; ROOM];
     value.put(&mut out);
-    Ok(out)
+    Ok(out.into())
 }
 
 fn void() -> Answer {
-    Ok(vec![0; ROOM])
+    Ok(vec![0; ROOM].into())
 }
 
 fn int(value: bool) -> i32 {
@@ -694,28 +695,8 @@ impl Calls<'_> {
                 ret: view.count(&filter, &grants) as u32,
             });
         }
-        // Encoded straight from the view (no handle values in between): this is the call a
-        // large listing makes, and its cost is the answer's size.
-        let max = p::DOMAIN_LIST_MAX as usize;
-        let mut out = Vec::with_capacity(ROOM + 8 + view.len().min(max) * 48);
-        out.resize(ROOM + 4, 0);
-        let mut count = 0usize;
-        for domain in view.iter().filter(|d| filter.matches(d) && grants.sees(d)) {
-            count += 1;
-            if count <= max {
-                xdr::put_str(domain.name(), &mut out);
-                out.extend_from_slice(domain.uuid().as_bytes());
-                domain.id.put(&mut out);
-            }
-        }
-        if count > max {
-            // As libvirtd: the protocol cannot carry more (rvirt's gRPC API pages instead).
-            let message = format!("internal error: Too many domains '{count}' for limit '{max}'");
-            return Err(Failure::Remote(code::INTERNAL_ERROR, failure::FROM_RPC, message));
-        }
-        out[ROOM..ROOM + 4].copy_from_slice(&(count as u32).to_be_bytes());
-        (count as u32).put(&mut out);
-        Ok(out)
+        let payload = self.session.native.listings.payload(&view, &filter, &grants)?;
+        Ok(Outgoing { head: vec![0; ROOM], tail: Some(payload) })
     }
 }
 

@@ -7,13 +7,14 @@
 
 use super::Native;
 use super::failure::Failure;
-use super::frame::{self, FrameError};
+use super::frame::{self, FrameError, Outgoing};
 use super::procedures;
 use super::protocol::{self as p, Header};
 use super::xdr;
 use crate::caller::{Access, Caller};
 use crate::connections::{Busy, Conn, ConnInfo};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -71,7 +72,7 @@ pub struct Session {
     /// The connection's info (for busy marks).
     info: ConnInfo,
     /// To the writer.
-    out: mpsc::Sender<Vec<u8>>,
+    out: mpsc::Sender<Outgoing>,
     /// Cancelled when the connection is to close.
     pub closing: CancellationToken,
 }
@@ -152,7 +153,7 @@ impl Session {
     }
 
     /// Queues a frame for the writer; false once the connection is closing.
-    async fn send(&self, frame: Vec<u8>) -> bool {
+    async fn send(&self, frame: Outgoing) -> bool {
         tokio::select! {
             sent = self.out.send(frame) => sent.is_ok(),
             () = self.closing.cancelled() => false,
@@ -210,13 +211,22 @@ pub async fn run(native: Arc<Native>, conn: Conn<tokio::net::UnixStream>) {
                     () = closing.cancelled() => break "closing".to_owned(),
                 };
                 let session = session.clone();
-                tokio::spawn(async move {
+                let mut call = Box::pin(async move {
                     let busy = session.info.busy();
                     let answer = answer(&session, header, &frame.payload).await;
                     drop((frame, reservation));
                     session.send(answer).await;
                     drop((busy, permit));
                 });
+                // Most calls (every read) finish without waiting: answered here, they cost no
+                // task and no wake-up of another worker. One that waits (a lifecycle change, a
+                // parse off the workers, a full queue) goes on in its own task, so the
+                // connection's other calls are read and run meanwhile. A future polled again
+                // wakes the waker of its newest poll, so the first poll's no-op waker is harmless.
+                let mut first = std::task::Context::from_waker(std::task::Waker::noop());
+                if call.as_mut().poll(&mut first).is_pending() {
+                    tokio::spawn(call);
+                }
             }
             (_, CALL_WITH_FDS) => break "a call with file descriptors (not supported)".to_owned(),
             // Stream data, stray replies: rvirtd opens no streams and sends no calls.
@@ -230,7 +240,7 @@ pub async fn run(native: Arc<Native>, conn: Conn<tokio::net::UnixStream>) {
 }
 
 /// The reply frame to one call.
-async fn answer(session: &Arc<Session>, header: Header, payload: &[u8]) -> Vec<u8> {
+async fn answer(session: &Arc<Session>, header: Header, payload: &[u8]) -> Outgoing {
     let result = if header.prog != p::REMOTE_PROGRAM || header.vers != p::REMOTE_PROTOCOL_VERSION {
         Err(Failure::rpc(format!("Cannot find program {} version {}", header.prog, header.vers)))
     } else {
@@ -239,28 +249,28 @@ async fn answer(session: &Arc<Session>, header: Header, payload: &[u8]) -> Vec<u
     match result {
         Ok(mut frame) => {
             let length = frame.len() as u32;
-            frame[..p::LEN_BYTES].copy_from_slice(&length.to_be_bytes());
+            frame.head[..p::LEN_BYTES].copy_from_slice(&length.to_be_bytes());
             let header = xdr::encode(&header.reply(p::Status::Ok));
-            frame[p::LEN_BYTES..procedures::ROOM].copy_from_slice(&header);
+            frame.head[p::LEN_BYTES..procedures::ROOM].copy_from_slice(&header);
             frame
         }
         Err(failure) => {
             let error = failure.remote(session.native.error_domain);
             tracing::debug!(procedure = header.procedure, code = error.code, message = ?error.message, "call refused");
-            frame::encode(&header.reply(p::Status::Error), &error)
+            frame::encode(&header.reply(p::Status::Error), &error).into()
         }
     }
 }
 
-fn keepalive_frame(procedure: i32) -> Vec<u8> {
-    frame::encode(&Header::keepalive(procedure), &())
+fn keepalive_frame(procedure: i32) -> Outgoing {
+    frame::encode(&Header::keepalive(procedure), &()).into()
 }
 
 /// The one writer: frames in queue order; a socket that takes nothing for `stall` ends the
 /// connection.
 async fn write(
     mut writer: tokio::io::WriteHalf<Conn<tokio::net::UnixStream>>,
-    mut queue: mpsc::Receiver<Vec<u8>>,
+    mut queue: mpsc::Receiver<Outgoing>,
     stall: Duration,
     closing: CancellationToken,
 ) {
@@ -270,7 +280,7 @@ async fn write(
             () = closing.cancelled() => None,
         };
         let Some(frame) = frame else { break };
-        match tokio::time::timeout(stall, writer.write_all(&frame)).await {
+        match tokio::time::timeout(stall, frame::write(&mut writer, &frame)).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
                 tracing::debug!(%error, "writing to a libvirt-protocol client failed");
@@ -367,7 +377,7 @@ async fn follow(session: Arc<Session>, mut position: u64) {
                     };
                     // libvirtd puts serial 1 on events; clients do not look.
                     let header = Header::event(p::procedure::DOMAIN_EVENT_CALLBACK_LIFECYCLE);
-                    if !session.send(frame::encode(&header, &msg)).await {
+                    if !session.send(frame::encode(&header, &msg).into()).await {
                         return;
                     }
                 }
