@@ -5,8 +5,10 @@ built from the answer), against whichever daemon URI names: rvirtd's native sock
 The daemon must already hold exactly N domains (bench.rs populates rvirtd, xtask/libvirt_bench.py
 populates libvirtd); a listing of any other length is an error.
 
-Usage: libvirt_client_bench.py URI N ITERATIONS. Prints one line: the latencies in nanoseconds
-(after one untimed warm-up call).
+Usage: libvirt_client_bench.py URI N ITERATIONS. Prints two lines (after one untimed warm-up
+call): the latencies in nanoseconds, then this process's own CPU time across each call (libvirt's
+C client and Python; the client is single-threaded here, so it waits for the daemon only in the
+rest). A daemon that answered in no time at all would still leave the second.
 
 libvirt_client_bench.py --hold URI: opens URI, prints "open" and keeps the connection until its
 stdin ends. libvirtd's test:///default state lives only while some connection holds it (the last
@@ -27,13 +29,15 @@ if sys.argv[1] == "--hold":
 
 uri, n, iterations = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 conn = libvirt.open(uri)
-samples = []
+samples, cpu = [], []
 for _ in range(iterations + 1):
-    start = time.perf_counter_ns()
+    start, start_cpu = time.perf_counter_ns(), time.process_time_ns()
     domains = conn.listAllDomains(0)
+    cpu.append(time.process_time_ns() - start_cpu)
     samples.append(time.perf_counter_ns() - start)
     if len(domains) != n:
         sys.exit(f"listed {len(domains)} domains, expected {n}")
     del domains
 conn.close()
 print(" ".join(str(s) for s in samples[1:]))
+print(" ".join(str(s) for s in cpu[1:]))
