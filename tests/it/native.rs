@@ -1270,3 +1270,49 @@ async fn repeated_listings_follow_every_change_and_the_policy_in_force() {
     assert_eq!(listed(&raw.ok(CONNECT_LIST_ALL_DOMAINS, &all).await), every);
     daemon.stop().await;
 }
+
+/// A client that asked for keepalive and answers its PINGs is alive, not idle: it outlives
+/// `idle_timeout_secs` several times over without a call, while one that makes no call and no
+/// keepalive traffic is closed after it.
+#[tokio::test]
+async fn keepalive_keeps_a_connection_from_being_idle() {
+    const IDLE: Duration = Duration::from_secs(7);
+    let daemon = start_daemon_with(|config| config.limits.idle_timeout_secs = IDLE.as_secs()).await;
+    let path = sockets(&daemon).0;
+    let answering = async {
+        let mut raw = Raw::connect(&path).await;
+        assert_eq!(
+            raw.ok(CONNECT_SUPPORTS_FEATURE, &Xdr::default().int(10).0).await,
+            Xdr::default().int(1).0
+        );
+        raw.open().await;
+        let since = Instant::now();
+        let mut pings = 0;
+        while since.elapsed() < IDLE * 2 + Duration::from_secs(2) {
+            let ping = raw.read().await.expect("closed while answering keepalive: counted idle");
+            assert_eq!(ping.header, keepalive_header(KEEPALIVE_PING), "{ping:?}");
+            raw.send(&frame(keepalive_header(KEEPALIVE_PONG), &[])).await;
+            pings += 1;
+        }
+        assert!(pings >= 3, "{pings} PINGs in {:?}", since.elapsed());
+        assert_eq!(
+            raw.lib_version().await,
+            9_000_000,
+            "still open after {:?} without a call",
+            since.elapsed()
+        );
+    };
+    let silent = async {
+        let mut raw = Raw::connect(&path).await;
+        raw.open().await;
+        let since = Instant::now();
+        let read = tokio::time::timeout(IDLE * 2, read_message(&mut raw.stream)).await;
+        assert!(matches!(read, Ok(None)), "a silent client, after {:?}: {read:?}", since.elapsed());
+        // The idle check runs when the connection's watchdog fires: the first time at the
+        // handshake timeout, so a little after IDLE; long before the other client is done.
+        let closed = since.elapsed();
+        assert!((IDLE..IDLE * 2).contains(&closed), "closed after {closed:?}");
+    };
+    tokio::join!(answering, silent);
+    daemon.stop().await;
+}

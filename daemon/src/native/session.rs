@@ -197,6 +197,11 @@ pub async fn run(native: Arc<Native>, conn: Conn<tokio::net::UnixStream>) {
         let header = frame.header.clone();
         match (header.prog, header.kind) {
             (p::KEEPALIVE_PROGRAM, MESSAGE) => {
+                // A client that answers (or sends) keepalive is alive, as libvirtd judges it: not
+                // idle, though it makes no call (virsh's shell, virt-manager between refreshes).
+                // Differs from libvirt: a connection with no call, callback or keepalive for
+                // `idle_timeout_secs` is closed (libvirtd keeps it), as a gRPC one is.
+                drop(session.info.busy());
                 if header.procedure == p::KEEPALIVE_PING
                     && !session.send(keepalive_frame(p::KEEPALIVE_PONG)).await
                 {
