@@ -168,6 +168,8 @@ pub async fn run(native: Arc<Native>, conn: Conn<tokio::net::UnixStream>) {
     let (mut reader, writer) = tokio::io::split(conn);
     let (out, queue) = mpsc::channel(OUT_FRAMES);
     let closing = native.stopping.child_token();
+    // A call answered in this task that panicked still ends the writer and the helpers.
+    let _closes = closing.clone().drop_guard();
     let session = Arc::new(Session {
         peer: info.caller.clone(),
         native: native.clone(),
