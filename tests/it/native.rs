@@ -922,6 +922,23 @@ async fn unknown_programs_and_versions_are_refused_by_name() {
     daemon.stop().await;
 }
 
+/// go-libvirt (terraform-provider-libvirt's client) builds its CONNECT_OPEN by hand: the name's
+/// optional-data word goes out as the bytes 01 00 00 00. libvirtd's XDR reads any non-zero word as
+/// true and opens; so must rvirtd, and the calls after it work.
+#[tokio::test]
+async fn go_libvirts_connect_open_is_accepted_as_libvirtd_accepts_it() {
+    let daemon = start_daemon().await;
+    daemon.client.define_xml(&domain_xml("alpha", 1), 0).await.unwrap();
+    let mut raw = Raw::connect(&sockets(&daemon).0).await;
+    // What go-libvirt sends (captured from it against rvirtd): the word, "test:///default", flags 0.
+    let mut open = vec![0x01, 0x00, 0x00, 0x00];
+    open.extend(Xdr::default().string(b"test:///default").uint(0).0);
+    assert!(raw.ok(CONNECT_OPEN, &open).await.is_empty(), "CONNECT_OPEN returns void");
+    let domains = listed(&raw.ok(CONNECT_LIST_ALL_DOMAINS, &Xdr::default().int(1).uint(3).0).await);
+    assert_eq!(domains, vec![("alpha".to_owned(), uuid_for(1), -1)]);
+    daemon.stop().await;
+}
+
 /// CONNECT_OPEN("qemu:///system") on the test driver gets VIR_ERR_NO_CONNECT; the connection stays unopened.
 #[tokio::test]
 async fn opening_another_drivers_uri_is_refused() {

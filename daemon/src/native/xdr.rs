@@ -37,14 +37,6 @@ pub enum XdrError {
         /// Its bound.
         max: u32,
     },
-    /// A bool or an optional-data discriminant is neither 0 nor 1.
-    #[error("{what} discriminant {value} is neither 0 nor 1")]
-    BadDiscriminant {
-        /// "bool" or "optional".
-        what: &'static str,
-        /// The word found.
-        value: u32,
-    },
     /// A `char` word holds no char: neither 0..=255 nor a sign-extended negative char.
     #[error("char word {value:#010x} is out of range")]
     BadChar {
@@ -153,13 +145,11 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
-    /// A 0/1 word.
-    fn discriminant(&mut self, what: &'static str) -> Result<bool, XdrError> {
-        match self.word()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            value => Err(XdrError::BadDiscriminant { what, value }),
-        }
+    /// A bool word: 0 is false and any other word true, as libvirtd's XDR (`xdr_bool`) reads it.
+    /// go-libvirt relies on that: its CONNECT_OPEN puts the name's optional-data word as the bytes
+    /// 01 00 00 00 (0x01000000), and libvirtd opens.
+    fn discriminant(&mut self) -> Result<bool, XdrError> {
+        Ok(self.word()? != 0)
     }
 
     /// A `char` word: 0..=255, or a negative char sign-extended (what a C client with a signed
@@ -274,13 +264,13 @@ impl Xdr for i64 {
     }
 }
 
-/// XDR `bool`: a word, 0 or 1.
+/// XDR `bool`: a word, 0 or 1 (read: 0 or not).
 impl Xdr for bool {
     fn put(&self, out: &mut Vec<u8>) {
         u32::from(*self).put(out);
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, XdrError> {
-        r.discriminant("bool")
+        r.discriminant()
     }
 }
 
@@ -324,7 +314,7 @@ impl<T: Xdr> Xdr for Option<T> {
         }
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, XdrError> {
-        match r.discriminant("optional")? {
+        match r.discriminant()? {
             false => Ok(None),
             true => T::get(r).map(Some),
         }
@@ -646,17 +636,15 @@ mod tests {
     fn optional() {
         round_trip(None::<String>, "00000000");
         round_trip(Some("y".to_string()), "00000001 00000001 79000000");
-        assert_eq!(
-            decode::<Option<String>>(&unhex("00000002")),
-            Err(XdrError::BadDiscriminant { what: "optional", value: 2 })
-        );
+        // go-libvirt's CONNECT_OPEN: the word 0x01000000 says the name follows, as to libvirtd.
+        assert_eq!(decode::<Option<String>>(&unhex("01000000 00000001 79000000")), Ok(Some("y".to_string())));
     }
 
     #[test]
-    fn bad_bool() {
-        let err = decode::<bool>(&unhex("00000002")).unwrap_err();
-        assert_eq!(err, XdrError::BadDiscriminant { what: "bool", value: 2 });
-        assert_eq!(err.to_string(), "bool discriminant 2 is neither 0 nor 1");
+    fn bools_are_zero_or_not() {
+        assert_eq!(decode::<bool>(&unhex("00000000")), Ok(false));
+        assert_eq!(decode::<bool>(&unhex("00000002")), Ok(true));
+        assert_eq!(decode::<bool>(&unhex("ffffffff")), Ok(true));
     }
 
     #[test]
