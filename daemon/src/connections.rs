@@ -2,9 +2,10 @@
 //! `max_clients_per_peer` from one peer (a uid on the unix socket, an IP address on TCP); accept
 //! errors that mean "out of descriptors or memory" back off instead of spinning; a connection that
 //! sends nothing after it was accepted (`handshake_timeout_secs`), has no call in flight for
-//! `idle_timeout_secs`, or whose socket takes nothing for `stall_timeout_ms` while the daemon has
-//! bytes for it (a client that stopped reading: what it would make the daemon hold is freed) is
-//! closed. Every refusal is logged at debug with its reason.
+//! `idle_timeout_secs` (on listeners that close idle connections, `Idle`), or whose socket takes
+//! nothing for `stall_timeout_ms` while the daemon has bytes for it (a client that stopped
+//! reading: what it would make the daemon hold is freed) is closed. Every refusal is logged at
+//! debug with its reason.
 //!
 //! `accept` turns a listener into the stream of connections tonic serves; `ActivityLayer` tells
 //! each connection when calls start and end, so it knows when it is idle.
@@ -31,6 +32,22 @@ use tonic::transport::server::Connected;
 /// SETTINGS frame; one that sends less within `handshake_timeout_secs` (a trickle, half a preface)
 /// is closed like one that sent nothing.
 pub const HTTP2_PREFACE_BYTES: usize = 24 + 9;
+
+/// How often a kept connection's watchdog wakes when nothing is pending (it has no deadline).
+const KEPT_IDLE_RECHECK: Duration = Duration::from_secs(3600);
+
+/// Whether a listener closes a connection that has had no call in flight for
+/// `idle_timeout_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idle {
+    /// Closes it: a gRPC client reconnects on its own when it next calls.
+    Close,
+    /// Keeps it, as libvirtd keeps its clients: a libvirt client's connection that closes is
+    /// gone for good (python3-libvirt, go-libvirt and a script holding one between polls never
+    /// reopen it). What bounds such connections is `max_clients` and `max_clients_per_peer`; a
+    /// dead unix peer's end closes with it, and keepalive finds a hung one that asked for it.
+    Keep,
+}
 
 /// Who a connection comes from, for the per-peer limit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -122,18 +139,6 @@ pub struct ConnInfo {
     activity: Arc<Activity>,
 }
 
-impl ConnInfo {
-    /// Counts the connection as busy (not idle) for as long as the guard lives: a call of a
-    /// protocol that does not go through `ActivityLayer`, or a client waiting for events.
-    pub fn busy(&self) -> Busy {
-        Busy(InFlight::new(self.activity.clone()))
-    }
-}
-
-/// See `ConnInfo::busy`.
-#[derive(Debug)]
-pub struct Busy(#[allow(dead_code)] InFlight);
-
 /// An accepted, admitted connection.
 #[derive(Debug)]
 pub struct Conn<IO> {
@@ -148,7 +153,8 @@ pub struct Conn<IO> {
     preface: usize,
     accepted: Instant,
     handshake_timeout: Duration,
-    idle_timeout: Duration,
+    /// `None`: an idle connection is kept (`Idle::Keep`).
+    idle_timeout: Option<Duration>,
     stall_timeout: Duration,
     /// Since when a write has been waiting for the socket.
     write_blocked_since: Option<Instant>,
@@ -171,16 +177,22 @@ impl<IO> Conn<IO> {
             tracing::debug!(timeout = ?self.stall_timeout, "closing a connection whose client reads nothing");
             return true;
         }
-        let deadline = if self.info.activity.in_flight.load(Ordering::Acquire) > 0 {
-            now + self.idle_timeout
-        } else {
-            let last_call_end = *self.info.activity.last_call_end.lock().unwrap_or_else(|p| p.into_inner());
-            let deadline = last_call_end.unwrap_or(self.accepted) + self.idle_timeout;
-            if deadline <= now {
-                tracing::debug!(timeout = ?self.idle_timeout, "closing an idle connection");
-                return true;
+        let deadline = match self.idle_timeout {
+            // Nothing to check until a write blocks, which re-arms the watchdog (`wrote`).
+            None => now + KEPT_IDLE_RECHECK,
+            Some(idle_timeout) if self.info.activity.in_flight.load(Ordering::Acquire) > 0 => {
+                now + idle_timeout
             }
-            deadline
+            Some(idle_timeout) => {
+                let last_call_end =
+                    *self.info.activity.last_call_end.lock().unwrap_or_else(|p| p.into_inner());
+                let deadline = last_call_end.unwrap_or(self.accepted) + idle_timeout;
+                if deadline <= now {
+                    tracing::debug!(timeout = ?idle_timeout, "closing an idle connection");
+                    return true;
+                }
+                deadline
+            }
         };
         self.watchdog.as_mut().reset(stalled.map_or(deadline, |stalled| stalled.min(deadline)));
         false
@@ -369,17 +381,17 @@ fn is_exhaustion(error: &io::Error) -> bool {
 
 /// The connections `listener` accepts, admitted by `gate`, as a stream for
 /// `serve_with_incoming_shutdown`. The accepting task ends with `stop`. A connection that has not
-/// sent `preface` bytes within the handshake timeout is closed.
+/// sent `preface` bytes within the handshake timeout is closed; one that is idle, as `idle` says.
 pub fn accept<L: Accept>(
     listener: L,
     gate: Arc<Gate>,
     stop: CancellationToken,
-    preface: usize,
+    (preface, idle): (usize, Idle),
 ) -> tokio_stream::wrappers::ReceiverStream<io::Result<Conn<L::Io>>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(64);
     let listener = Arc::new(listener);
     let handshake_timeout = Duration::from_secs(gate.limits.handshake_timeout_secs);
-    let idle_timeout = Duration::from_secs(gate.limits.idle_timeout_secs);
+    let idle_timeout = (idle == Idle::Close).then(|| Duration::from_secs(gate.limits.idle_timeout_secs));
     let stall_timeout = Duration::from_millis(gate.limits.stall_timeout_ms);
     tokio::spawn(async move {
         let mut backoff = Duration::ZERO;

@@ -163,27 +163,23 @@ pub async fn serve(
             .add_service(reflection_v1alpha.clone());
         let stop = shutdown.clone().cancelled_owned();
         let (gate, shutdown) = (gate.clone(), shutdown.clone());
-        let preface = connections::HTTP2_PREFACE_BYTES;
+        let expect = (connections::HTTP2_PREFACE_BYTES, connections::Idle::Close);
         match listener {
             Listener::Unix(listener, access) => {
                 tracing::info!(socket = ?listener.local_addr().ok(), ?access, "listening");
-                let incoming = connections::accept(
-                    connections::UnixAccept { listener, access },
-                    gate,
-                    shutdown,
-                    preface,
-                );
+                let incoming =
+                    connections::accept(connections::UnixAccept { listener, access }, gate, shutdown, expect);
                 servers.spawn(router.serve_with_incoming_shutdown(incoming, stop));
             }
             Listener::Tcp(listener) => {
                 tracing::info!(address = ?listener.local_addr().ok(), "listening (plain TCP)");
-                let incoming = connections::accept(connections::TcpAccept(listener), gate, shutdown, preface);
+                let incoming = connections::accept(connections::TcpAccept(listener), gate, shutdown, expect);
                 servers.spawn(router.serve_with_incoming_shutdown(incoming, stop));
             }
             Listener::Tls(listener, tls) => {
                 tracing::info!(address = ?listener.local_addr().ok(), "listening (TLS)");
                 let incoming =
-                    connections::accept(connections::TlsAccept { listener, tls }, gate, shutdown, preface);
+                    connections::accept(connections::TlsAccept { listener, tls }, gate, shutdown, expect);
                 servers.spawn(router.serve_with_incoming_shutdown(incoming, stop));
             }
             Listener::Native(..) => unreachable!("served above"),

@@ -16,7 +16,7 @@ pub mod session;
 pub mod xdr;
 
 use crate::caller::Access;
-use crate::connections::{self, Gate, UnixAccept};
+use crate::connections::{self, Gate, Idle, UnixAccept};
 use crate::domains::Domains;
 use crate::grpc::budget::ByteBudget;
 use crate::pool::WorkPool;
@@ -83,8 +83,12 @@ impl Native {
 pub async fn serve(native: Arc<Native>, listener: tokio::net::UnixListener, access: Access, gate: Arc<Gate>) {
     tracing::info!(socket = ?listener.local_addr().ok(), ?access, "listening (libvirt protocol)");
     let preface = protocol::LEN_BYTES + protocol::HEADER_BYTES;
-    let mut incoming =
-        connections::accept(UnixAccept { listener, access }, gate, native.stopping.clone(), preface);
+    let mut incoming = connections::accept(
+        UnixAccept { listener, access },
+        gate,
+        native.stopping.clone(),
+        (preface, Idle::Keep),
+    );
     let mut sessions = tokio::task::JoinSet::new();
     while let Some(conn) = incoming.next().await {
         let Ok(conn) = conn else { continue };

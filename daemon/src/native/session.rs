@@ -12,7 +12,7 @@ use super::procedures;
 use super::protocol::{self as p, Header};
 use super::xdr;
 use crate::caller::{Access, Caller};
-use crate::connections::{Busy, Conn, ConnInfo};
+use crate::connections::Conn;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,12 +65,10 @@ pub struct Session {
     keepalive: AtomicBool,
     /// When the client was last heard from.
     heard: Mutex<Instant>,
-    /// Event callbacks by id, and the busy mark they hold while any is registered.
-    callbacks: Mutex<(HashMap<i32, Callback>, Option<Busy>)>,
+    /// Event callbacks by id.
+    callbacks: Mutex<HashMap<i32, Callback>>,
     /// Whether the event follower runs.
     following: AtomicBool,
-    /// The connection's info (for busy marks).
-    info: ConnInfo,
     /// To the writer.
     out: mpsc::Sender<Outgoing>,
     /// Cancelled when the connection is to close.
@@ -106,7 +104,7 @@ impl Session {
     /// `CONNECT_CLOSE`: later calls are refused as before the open; callbacks are dropped.
     pub fn close(&self) {
         *self.opened.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        *self.callbacks.lock().unwrap_or_else(|p| p.into_inner()) = (HashMap::new(), None);
+        self.callbacks.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// Feature 10 was asked for: libvirtd starts its keepalive on that client, and so does rvirtd.
@@ -121,14 +119,11 @@ impl Session {
     pub fn register(self: &Arc<Self>, callback: Callback) -> Option<i32> {
         let id = {
             let mut callbacks = self.callbacks.lock().unwrap_or_else(|p| p.into_inner());
-            if callbacks.0.len() >= MAX_CALLBACKS {
+            if callbacks.len() >= MAX_CALLBACKS {
                 return None;
             }
             let id = self.native.next_callback.fetch_add(1, Ordering::AcqRel);
-            callbacks.0.insert(id, callback);
-            if callbacks.1.is_none() {
-                callbacks.1 = Some(self.info.busy());
-            }
+            callbacks.insert(id, callback);
             id
         };
         if !self.following.swap(true, Ordering::AcqRel) {
@@ -140,12 +135,7 @@ impl Session {
 
     /// Deregisters callback `id`; false if this connection has no such callback.
     pub fn deregister(&self, id: i32) -> bool {
-        let mut callbacks = self.callbacks.lock().unwrap_or_else(|p| p.into_inner());
-        let found = callbacks.0.remove(&id).is_some();
-        if callbacks.0.is_empty() {
-            callbacks.1 = None;
-        }
-        found
+        self.callbacks.lock().unwrap_or_else(|p| p.into_inner()).remove(&id).is_some()
     }
 
     fn heard(&self) {
@@ -164,21 +154,20 @@ impl Session {
 /// Serves one admitted connection until the client leaves, a frame is out of bounds, the
 /// client stops reading or the daemon stops.
 pub async fn run(native: Arc<Native>, conn: Conn<tokio::net::UnixStream>) {
-    let info = conn.connect_info();
+    let peer = conn.connect_info().caller;
     let (mut reader, writer) = tokio::io::split(conn);
     let (out, queue) = mpsc::channel(OUT_FRAMES);
     let closing = native.stopping.child_token();
     // A call answered in this task that panicked still ends the writer and the helpers.
     let _closes = closing.clone().drop_guard();
     let session = Arc::new(Session {
-        peer: info.caller.clone(),
+        peer,
         native: native.clone(),
         opened: Mutex::new(None),
         keepalive: AtomicBool::new(false),
         heard: Mutex::new(Instant::now()),
-        callbacks: Mutex::new((HashMap::new(), None)),
+        callbacks: Mutex::new(HashMap::new()),
         following: AtomicBool::new(false),
-        info,
         out,
         closing: closing.clone(),
     });
@@ -199,11 +188,6 @@ pub async fn run(native: Arc<Native>, conn: Conn<tokio::net::UnixStream>) {
         let header = frame.header.clone();
         match (header.prog, header.kind) {
             (p::KEEPALIVE_PROGRAM, MESSAGE) => {
-                // A client that answers (or sends) keepalive is alive, as libvirtd judges it: not
-                // idle, though it makes no call (virsh's shell, virt-manager between refreshes).
-                // Differs from libvirt: a connection with no call, callback or keepalive for
-                // `idle_timeout_secs` is closed (libvirtd keeps it), as a gRPC one is.
-                drop(session.info.busy());
                 if header.procedure == p::KEEPALIVE_PING
                     && !session.send(keepalive_frame(p::KEEPALIVE_PONG)).await
                 {
@@ -219,11 +203,10 @@ pub async fn run(native: Arc<Native>, conn: Conn<tokio::net::UnixStream>) {
                 };
                 let session = session.clone();
                 let mut call = Box::pin(async move {
-                    let busy = session.info.busy();
                     let answer = answer(&session, header, &frame.payload).await;
                     drop((frame, reservation));
                     session.send(answer).await;
-                    drop((busy, permit));
+                    drop(permit);
                 });
                 // Most calls (every read) finish without waiting: answered here, they cost no
                 // task and no wake-up of another worker. One that waits (a lifecycle change, a
@@ -368,7 +351,6 @@ async fn follow(session: Arc<Session>, mut position: u64) {
             let targets: Vec<i32> = {
                 let callbacks = session.callbacks.lock().unwrap_or_else(|p| p.into_inner());
                 callbacks
-                    .0
                     .iter()
                     .filter(|(_, c)| {
                         c.event_id == p::event_id::LIFECYCLE && c.domain.is_none_or(|u| u == entry.uuid)
