@@ -262,7 +262,9 @@ mod tests {
         let snap_paused = with(off.clone(), Paused, reason::PAUSED_FROM_SNAPSHOT, 3);
         let mut transient = running.clone();
         transient.persistent = false;
-        let cases: Vec<(Option<&Domain>, Option<&Domain>, Option<i32>, &[&str])> = vec![
+        // (before, after, stopped_as, the events' names)
+        type Case<'a> = (Option<&'a Domain>, Option<&'a Domain>, Option<i32>, &'a [&'a str]);
+        let cases: Vec<Case> = vec![
             (None, Some(&off), None, &["Defined Added"]),
             (None, Some(&transient), None, &["Started Booted"]),
             (Some(&off), Some(&running), None, &["Started Booted"]),

@@ -184,18 +184,6 @@ fn escape_value(text: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn subject_values_cannot_pass_for_more_attributes() {
-        assert_eq!(super::escape_value("alice, O=example"), "alice\\, O\\=example");
-        assert_eq!(super::escape_value(" #x "), "\\ #x\\ ");
-        assert_eq!(super::escape_value("#x"), "\\#x");
-        assert_eq!(super::escape_value("a\nb"), "a\\0ab");
-        assert_eq!(super::escape_value("plain name"), "plain name");
-    }
-}
-
 fn general_name(name: &x509_parser::extensions::GeneralName<'_>) -> Option<String> {
     use x509_parser::extensions::GeneralName;
     match name {
@@ -208,5 +196,17 @@ fn general_name(name: &x509_parser::extensions::GeneralName<'_>) -> Option<Strin
             _ => None,
         },
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn subject_values_cannot_pass_for_more_attributes() {
+        assert_eq!(super::escape_value("alice, O=example"), "alice\\, O\\=example");
+        assert_eq!(super::escape_value(" #x "), "\\ #x\\ ");
+        assert_eq!(super::escape_value("#x"), "\\#x");
+        assert_eq!(super::escape_value("a\nb"), "a\\0ab");
+        assert_eq!(super::escape_value("plain name"), "plain name");
     }
 }

@@ -246,14 +246,11 @@ async fn the_policy_filters_every_list_count_lookup_and_watch_and_a_hidden_domai
     h1.suspend().await.unwrap();
     let a1_resume = alice.lookup_by_name("a-1").await.unwrap().resume().await.unwrap();
     loop {
-        match informer.next().await.unwrap() {
-            Update::Changed(event) => {
-                assert!(event.domain.as_ref().is_some_and(|d| d.domain.name.starts_with("a-")), "{event:?}");
-                if informer.generation() >= a1_resume.generation {
-                    break;
-                }
+        if let Update::Changed(event) = informer.next().await.unwrap() {
+            assert!(event.domain.as_ref().is_some_and(|d| d.domain.name.starts_with("a-")), "{event:?}");
+            if informer.generation() >= a1_resume.generation {
+                break;
             }
-            _ => {}
         }
     }
     admin.domain(hidden.clone()).destroy().await.unwrap();
@@ -289,8 +286,8 @@ async fn a_policy_replaced_under_churn_never_shows_a_listing_what_it_hid() {
         tokio::spawn(async move {
             let mut round = 0u32;
             while !stop.load(Ordering::Relaxed) {
-                let n = round % 20 + if round % 2 == 0 { 0 } else { 100 };
-                let prefix = if round % 2 == 0 { "a-" } else { "b-" };
+                let n = round % 20 + if round.is_multiple_of(2) { 0 } else { 100 };
+                let prefix = if round.is_multiple_of(2) { "a-" } else { "b-" };
                 let domain = admin.lookup_by_name(&format!("{prefix}{n}")).await.unwrap();
                 domain.create().await.unwrap();
                 domain.destroy().await.unwrap();
@@ -304,7 +301,7 @@ async fn a_policy_replaced_under_churn_never_shows_a_listing_what_it_hid() {
         tokio::spawn(async move {
             let mut flips = 0u32;
             while !stop.load(Ordering::Relaxed) {
-                let prefix = if flips % 2 == 0 { "b-" } else { "a-" };
+                let prefix = if flips.is_multiple_of(2) { "b-" } else { "a-" };
                 certs::write(&policy, &policy_text(&grant(prefix)), 0o600).unwrap();
                 authority.reload(&policy).unwrap();
                 flips += 1;
@@ -511,7 +508,7 @@ async fn a_watch_cannot_resume_across_a_policy_reload_even_with_no_change_betwee
         after_generation: listing.generation,
         ..Default::default()
     };
-    alice.watch_domain_events(resume.clone()).await.unwrap();
+    alice.watch_domain_events(resume).await.unwrap();
     // The same policy, reloaded: the listing above may not be what it would show now.
     setup.daemon.authority.reload(&setup.policy).unwrap();
     let error = alice.watch_domain_events(resume).await.unwrap_err();

@@ -471,7 +471,7 @@ async fn a_stalled_watcher_is_cut_off_and_resumes_while_the_others_and_the_mutat
         after_generation: start.generation,
         ..Default::default()
     };
-    let stalled = raw_watch(&address, 65_535, None, request.clone()).await;
+    let stalled = raw_watch(&address, 65_535, None, request).await;
     let mut informer = conn.watch_all(ListFlags::empty());
     informer.next().await.unwrap();
 
