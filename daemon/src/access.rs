@@ -202,7 +202,7 @@ impl Grants {
     /// The refusal of `needed` on the domain `name` (named by the caller).
     pub fn denied(&self, needed: Rights, name: &str) -> Error {
         if self.caller.access == Access::ReadOnly {
-            return Error::ReadOnly(format!("'{}' on domain '{name}'", needed.words()));
+            return Error::read_only(format!("'{}' on domain '{name}'", needed.words()));
         }
         Error::AccessDenied(format!("{} may not '{}' domain '{name}'", self.caller, needed.words()))
     }

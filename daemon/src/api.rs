@@ -160,8 +160,15 @@ pub fn has_managed_save(domain: &Domain, has_flags: u32) -> Result<bool> {
 /// when asked for, and never on a read-only connection.
 pub fn xml_desc_flags(xml_flags: u32, read_only: bool) -> Result<()> {
     Error::check_flags(xml_flags, flags::XML_ALL, "virDomainGetXMLDesc")?;
-    if xml_flags & flags::XML_SECURE != 0 && read_only {
-        return Err(Error::ReadOnly("virDomainGetXMLDesc with secure flag".into()));
+    secure_flag(xml_flags & flags::XML_SECURE != 0, read_only, "virDomainGetXMLDesc")
+}
+
+/// libvirt's rule for every call that prints a domain's XML (virDomainGetXMLDesc, and the
+/// snapshot and checkpoint documents that nest one): its SECURE flag is refused on a read-only
+/// connection, before anything else is looked at.
+pub fn secure_flag(secure: bool, read_only: bool, function: &str) -> Result<()> {
+    if secure && read_only {
+        return Err(Error::ReadOnly(format!("{function} with secure flag")));
     }
     Ok(())
 }
@@ -273,7 +280,9 @@ pub fn checkpoint_parent<'a>(domain: &'a Domain, name: &str, parent_flags: u32) 
 /// Differs from libvirt: rvirt keeps no definition with each snapshot, so the nested `<domain>`
 /// is the definition the domain has now (libvirt shows the one it had when the snapshot was
 /// taken), and elements rvirt does not model (device addresses, controllers) are absent from it.
-pub fn snapshot_xml(domain: &Domain, snapshot: &Snapshot) -> String {
+/// The nested definition keeps its secrets only when `secure` (VIR_DOMAIN_SNAPSHOT_XML_SECURE,
+/// checked with `secure_flag`).
+pub fn snapshot_xml(domain: &Domain, snapshot: &Snapshot, secure: bool) -> String {
     use std::fmt::Write as _;
     let mut out = String::from("<domainsnapshot>\n");
     let _ = writeln!(out, "  <name>{}</name>", xml::escape(&snapshot.name));
@@ -297,17 +306,18 @@ pub fn snapshot_xml(domain: &Domain, snapshot: &Snapshot) -> String {
         }
         out.push_str("  </disks>\n");
     }
-    nest_domain(&mut out, domain);
+    nest_domain(&mut out, domain, secure);
     out.push_str("</domainsnapshot>\n");
     out
 }
 
 /// virDomainCheckpointGetXMLDesc: the `<domaincheckpoint>` document, the domain's definition
-/// nested inside unless `with_domain` is false (VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN).
+/// nested inside unless `with_domain` is false (VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN), with its
+/// secrets only when `secure` (VIR_DOMAIN_CHECKPOINT_XML_SECURE, checked with `secure_flag`).
 ///
 /// Differs from libvirt: as for snapshots, the nested `<domain>` is the definition the domain has
 /// now, and no per-disk bitmap is listed (rvirt's checkpoints track no disk bitmaps).
-pub fn checkpoint_xml(domain: &Domain, checkpoint: &Checkpoint, with_domain: bool) -> String {
+pub fn checkpoint_xml(domain: &Domain, checkpoint: &Checkpoint, with_domain: bool, secure: bool) -> String {
     use std::fmt::Write as _;
     let mut out = String::from("<domaincheckpoint>\n");
     let _ = writeln!(out, "  <name>{}</name>", xml::escape(&checkpoint.name));
@@ -319,15 +329,18 @@ pub fn checkpoint_xml(domain: &Domain, checkpoint: &Checkpoint, with_domain: boo
     }
     let _ = writeln!(out, "  <creationTime>{}</creationTime>", checkpoint.creation_time);
     if with_domain {
-        nest_domain(&mut out, domain);
+        nest_domain(&mut out, domain, secure);
     }
     out.push_str("</domaincheckpoint>\n");
     out
 }
 
-/// The domain's definition, indented two spaces, inside a moment's document.
-fn nest_domain(out: &mut String, domain: &Domain) {
-    for line in domain.def.to_xml(None).lines() {
+/// The domain's definition, indented two spaces, inside a moment's document; without its
+/// secrets unless `secure`, as virDomainGetXMLDesc prints it.
+fn nest_domain(out: &mut String, domain: &Domain, secure: bool) {
+    let xml = domain.def.to_xml(None);
+    let xml = if secure { xml } else { without_secrets(xml) };
+    for line in xml.lines() {
         out.push_str("  ");
         out.push_str(line);
         out.push('\n');

@@ -103,8 +103,9 @@ pub enum Error {
     /// A watch from a generation of another daemon incarnation: list again.
     #[error("{0}")]
     OtherIncarnation(String),
-    /// A mutating call on a read-only connection (VIR_ERR_OPERATION_DENIED); says what it was.
-    #[error("operation forbidden: read only access prevents {0}")]
+    /// A call a read-only connection may not make (VIR_ERR_OPERATION_DENIED): libvirt's words
+    /// after "operation forbidden: " (`Error::read_only` for a change).
+    #[error("operation forbidden: {0}")]
     ReadOnly(String),
     /// The access policy does not grant the caller this on a domain it may see
     /// (VIR_ERR_ACCESS_DENIED).
@@ -151,6 +152,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// A change refused on a read-only connection: "read only access prevents `what`".
+    pub fn read_only(what: impl std::fmt::Display) -> Error {
+        Error::ReadOnly(format!("read only access prevents {what}"))
+    }
+
     /// libvirt's name for this kind of error, sent in every status's ErrorInfo.
     pub fn libvirt_name(&self) -> &'static str {
         match self {

@@ -69,8 +69,14 @@ pub mod flags {
     /// Every revert flag accepted.
     pub const SNAPSHOT_REVERT_ALL: u32 =
         SNAPSHOT_REVERT_RUNNING | SNAPSHOT_REVERT_PAUSED | SNAPSHOT_REVERT_FORCE;
-    /// VIR_DOMAIN_SNAPSHOT_XML_SECURE (accepted; rvirt's snapshot XML holds no secrets).
+    /// VIR_DOMAIN_SNAPSHOT_XML_SECURE: the nested definition keeps its secrets.
     pub const SNAPSHOT_XML_SECURE: u32 = 1;
+    /// VIR_DOMAIN_CHECKPOINT_XML_SECURE, as for snapshots.
+    pub const CHECKPOINT_XML_SECURE: u32 = 1;
+    /// VIR_DOMAIN_CHECKPOINT_XML_NO_DOMAIN: no nested definition.
+    pub const CHECKPOINT_XML_NO_DOMAIN: u32 = 2;
+    /// VIR_DOMAIN_CHECKPOINT_XML_SIZE (accepted; rvirt's checkpoints track no sizes).
+    pub const CHECKPOINT_XML_SIZE: u32 = 4;
     /// VIR_DOMAIN_SNAPSHOT_LIST_ROOTS: whole-domain listings, only snapshots without a parent.
     pub const SNAPSHOT_LIST_ROOTS: u32 = 1;
     /// VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS: children listings, every descendant (ROOTS' bit).

@@ -132,9 +132,12 @@ const OK: u32 = 0;
 const ERROR: u32 = 1;
 
 const CONNECT_OPEN: i32 = 1;
+const CONNECT_CLOSE: i32 = 2;
 const DOMAIN_CREATE: i32 = 9;
 const DOMAIN_DEFINE_XML: i32 = 11;
 const DOMAIN_LOOKUP_BY_NAME: i32 = 23;
+const DOMAIN_SNAPSHOT_GET_XML_DESC: i32 = 186;
+const DOMAIN_CHECKPOINT_GET_XML_DESC: i32 = 412;
 const CONNECT_SUPPORTS_FEATURE: i32 = 60;
 const AUTH_LIST: i32 = 66;
 const CONNECT_GET_LIB_VERSION: i32 = 157;
@@ -151,6 +154,7 @@ const VIR_ERR_OPERATION_DENIED: i32 = 29;
 const VIR_ERR_RPC: i32 = 39;
 const VIR_FROM_NONE: i32 = 0;
 const VIR_FROM_RPC: i32 = 7;
+const VIR_FROM_DOMAIN: i32 = 20;
 
 /// One frame's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -874,6 +878,36 @@ async fn event_registration_accepts_every_known_id_and_refuses_the_next() {
     daemon.stop().await;
 }
 
+/// A connection closed with CONNECT_CLOSE and opened again gets the events its new callback asks
+/// for, though its event follower found it closed in between and stopped.
+#[tokio::test]
+async fn events_reach_callbacks_registered_after_close_and_reopen() {
+    const EVENT_CALLBACK_LIFECYCLE: i32 = 318;
+    let daemon = start_daemon().await;
+    let mut raw = Raw::connect(&sockets(&daemon).0).await;
+    raw.open().await;
+    raw.ok(EVENT_REGISTER_ANY, &Xdr::default().int(0).uint(0).0).await;
+    raw.ok(CONNECT_CLOSE, &[]).await;
+    // A change while closed: the follower wakes, finds the connection closed, and stops.
+    daemon.client.define_xml(&domain_xml("while-closed", 1), 0).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    raw.open().await;
+    let payload = raw.ok(EVENT_REGISTER_ANY, &Xdr::default().int(0).uint(0).0).await;
+    let callback = Reader::new(&payload).int();
+    daemon.client.define_xml(&domain_xml("after-reopen", 2), 0).await.unwrap();
+    let event = tokio::time::timeout(REPLY_LIMIT, raw.read())
+        .await
+        .expect("no lifecycle event after the reopen")
+        .expect("connection closed instead");
+    assert_eq!((event.header.procedure, event.header.kind), (EVENT_CALLBACK_LIFECYCLE, MESSAGE), "{event:?}");
+    let mut r = Reader::new(&event.payload);
+    assert_eq!(r.int(), callback);
+    assert_eq!(r.domain().0, "after-reopen");
+    assert_eq!((r.int(), r.int()), DEFINED_ADDED);
+    r.done();
+    daemon.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Protocol robustness with raw frames
 
@@ -1076,7 +1110,9 @@ async fn read_only_connections_refuse_changes() {
         let reply = raw.call(DOMAIN_CREATE, &create).await;
         assert_eq!(reply.header.status, ERROR);
         let error = remote_error(&reply.payload);
-        assert_eq!(error.code, VIR_ERR_OPERATION_DENIED, "{error:?}");
+        // libvirt's public API refuses it, in its own error domain (python3-libvirt on
+        // test:///default read-only: 29, 20).
+        assert_eq!((error.code, error.domain), (VIR_ERR_OPERATION_DENIED, VIR_FROM_DOMAIN), "{error:?}");
         assert_eq!(
             error.message.as_deref(),
             Some("operation forbidden: read only access prevents virDomainCreate")
@@ -1094,6 +1130,67 @@ async fn read_only_connections_refuse_changes() {
     assert_eq!(listing.domains.len(), 1);
     assert_eq!(listing.domains[0].domain.id, -1, "x was not started");
     assert_still_serves(&daemon).await;
+    daemon.stop().await;
+}
+
+/// The domain a snapshot or checkpoint document nests is printed as virDomainGetXMLDesc prints
+/// it: without the graphics password unless SECURE is asked for, and SECURE is refused on a
+/// read-only connection (29 in libvirt's domain 20), on both front ends.
+#[tokio::test]
+async fn moment_documents_keep_secrets_only_when_asked_and_never_read_only() {
+    let daemon = start_daemon().await;
+    // A snapshot of g; a checkpoint of h, running (libvirt allows no checkpoint beside snapshots).
+    let with_password = |name: &str, n: u32| {
+        domain_xml(name, n).replace(
+            "</devices>",
+            "<graphics type='vnc' port='-1' autoport='yes' passwd='s3cret'/></devices>",
+        )
+    };
+    daemon.client.define_xml(&with_password("g", 1), 0).await.unwrap();
+    daemon.client.define_xml(&with_password("h", 2), 0).await.unwrap();
+    let dom = handle(&daemon.client, "g", 1);
+    dom.snapshot_create_xml("<domainsnapshot><name>s1</name></domainsnapshot>", 0).await.unwrap();
+    let h = handle(&daemon.client, "h", 2);
+    h.create().await.unwrap();
+    h.checkpoint_create_xml("<domaincheckpoint><name>c1</name></domaincheckpoint>", 0).await.unwrap();
+    let (rw, ro) = sockets(&daemon);
+    let calls = [
+        (DOMAIN_SNAPSHOT_GET_XML_DESC, "s1", ("g", 1), "virDomainSnapshotGetXMLDesc"),
+        (DOMAIN_CHECKPOINT_GET_XML_DESC, "c1", ("h", 2), "virDomainCheckpointGetXMLDesc"),
+    ];
+    for (procedure, moment, (name, n), function) in calls {
+        let args = |secure: u32| {
+            Xdr::default().string(moment.as_bytes()).domain(name, uuid_for(n), -1).uint(secure).0
+        };
+        let document = |payload: Vec<u8>| Reader::new(&payload).string();
+        let mut writer = Raw::connect(&rw).await;
+        writer.open().await;
+        assert!(
+            document(writer.ok(procedure, &args(1)).await).contains("passwd='s3cret'"),
+            "{function} SECURE"
+        );
+        let plain = document(writer.ok(procedure, &args(0)).await);
+        assert!(plain.contains("<graphics type='vnc'") && !plain.contains("s3cret"), "{function}: {plain}");
+
+        let mut reader = Raw::connect(&ro).await;
+        reader.open().await;
+        assert!(!document(reader.ok(procedure, &args(0)).await).contains("s3cret"), "{function} read-only");
+        let reply = reader.call(procedure, &args(1)).await;
+        assert_eq!(reply.header.status, ERROR, "{function} SECURE on a read-only connection");
+        let error = remote_error(&reply.payload);
+        assert_eq!((error.code, error.domain), (VIR_ERR_OPERATION_DENIED, VIR_FROM_DOMAIN), "{error:?}");
+        assert_eq!(error.message, Some(format!("operation forbidden: {function} with secure flag")));
+    }
+    // The gRPC front end answers the same.
+    let read_only = rvirt::Connection::open(daemon.ro_uri.as_deref().unwrap()).await.unwrap();
+    let refused = handle(&read_only, "g", 1).snapshot_get_xml_desc("s1", 1).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("virDomainSnapshotGetXMLDesc with secure flag"),
+        "gRPC read-only SECURE: {refused:?}"
+    );
+    let plain = dom.snapshot_get_xml_desc("s1", 0).await.unwrap();
+    assert!(!plain.contains("s3cret"), "{plain}");
+    assert!(dom.snapshot_get_xml_desc("s1", 1).await.unwrap().contains("passwd='s3cret'"));
     daemon.stop().await;
 }
 

@@ -86,7 +86,7 @@ where
         if read_only && is_mutating(request.uri().path()) {
             // libvirt names the function: the RPCs carry libvirt's names without "vir".
             let method = request.uri().path().rsplit('/').next().unwrap_or_default();
-            let status: tonic::Status = Error::ReadOnly(format!("vir{method}")).into();
+            let status: tonic::Status = Error::read_only(format!("vir{method}")).into();
             return Box::pin(async move { Ok(status.into_http()) });
         }
         Box::pin(self.inner.call(request))

@@ -645,10 +645,13 @@ impl DomainService for Service {
     ) -> Reply<v1::DomainSnapshotGetXmlDescResponse> {
         let who = caller(&request);
         let request = request.get_ref();
+        let (function, secure) =
+            ("virDomainSnapshotGetXMLDesc", request.flags & flags::SNAPSHOT_XML_SECURE != 0);
+        api::secure_flag(secure, who.read_only(), function)?;
         let domain = self.domain(&who, &request.uuid)?;
-        let known = (request.flags, flags::SNAPSHOT_XML_SECURE, "virDomainSnapshotGetXMLDesc");
-        let snapshot = api::snapshot(&domain, &request.name, known)?;
-        reply(v1::DomainSnapshotGetXmlDescResponse { xml: api::snapshot_xml(&domain, snapshot) })
+        let snapshot =
+            api::snapshot(&domain, &request.name, (request.flags, flags::SNAPSHOT_XML_SECURE, function))?;
+        reply(v1::DomainSnapshotGetXmlDescResponse { xml: api::snapshot_xml(&domain, snapshot, secure) })
     }
 
     async fn domain_snapshot_get_parent(

@@ -6,8 +6,9 @@ use crate::error::Error;
 
 /// VIR_FROM_NONE.
 pub const FROM_NONE: i32 = 0;
-/// VIR_FROM_DOM: libvirt's public API layer (a read-only connection's refusals).
-pub const FROM_DOM: i32 = 6;
+/// VIR_FROM_DOMAIN: libvirt's public domain API (`libvirt-domain.c`; a read-only connection's
+/// refusals).
+pub const FROM_DOMAIN: i32 = 20;
 /// VIR_FROM_RPC: the RPC layer's own errors.
 pub const FROM_RPC: i32 = 7;
 /// VIR_FROM_QEMU.
@@ -107,7 +108,7 @@ impl Failure {
                 }
                 // libvirt refuses a read-only connection's changes in its public API, before any
                 // driver is asked.
-                let domain = if matches!(error, Error::ReadOnly(_)) { FROM_DOM } else { driver_domain };
+                let domain = if matches!(error, Error::ReadOnly(_)) { FROM_DOMAIN } else { driver_domain };
                 (daemon_code(&error), domain, error.to_string())
             }
         };

@@ -136,7 +136,7 @@ pub async fn call(session: &Arc<Session>, procedure: i32, payload: &[u8]) -> Ans
     if let Some((_, function)) = MUTATING.iter().find(|(number, _)| *number == procedure)
         && caller.read_only()
     {
-        return Err(Error::ReadOnly((*function).to_owned()).into());
+        return Err(Error::read_only(function).into());
     }
     let calls = Calls { session, caller };
     calls.run(procedure, payload).await
@@ -519,10 +519,13 @@ impl Calls<'_> {
             }
             n::DOMAIN_SNAPSHOT_GET_XML_DESC => {
                 let a: p::SnapshotFlagsArgs = args(payload)?;
+                let (function, secure) =
+                    ("virDomainSnapshotGetXMLDesc", a.flags & flags::SNAPSHOT_XML_SECURE != 0);
+                api::secure_flag(secure, self.caller.read_only(), function)?;
                 let domain = self.domain(&a.snap.dom)?;
-                let known = (a.flags, flags::SNAPSHOT_XML_SECURE, "virDomainSnapshotGetXMLDesc");
-                let snapshot = api::snapshot(&domain, &a.snap.name, known)?;
-                ret(p::XmlRet { xml: api::snapshot_xml(&domain, snapshot) })
+                let snapshot =
+                    api::snapshot(&domain, &a.snap.name, (a.flags, flags::SNAPSHOT_XML_SECURE, function))?;
+                ret(p::XmlRet { xml: api::snapshot_xml(&domain, snapshot, secure) })
             }
             n::DOMAIN_SNAPSHOT_NUM => {
                 let a: p::DomainFlagsArgs = args(payload)?;
@@ -613,11 +616,16 @@ impl Calls<'_> {
             }
             n::DOMAIN_CHECKPOINT_GET_XML_DESC => {
                 let a: p::CheckpointFlagsArgs = args(payload)?;
+                let function = "virDomainCheckpointGetXMLDesc";
+                let secure = a.flags & flags::CHECKPOINT_XML_SECURE != 0;
+                api::secure_flag(secure, self.caller.read_only(), function)?;
                 let domain = self.domain(&a.checkpoint.dom)?;
-                // SECURE, NO_DOMAIN, SIZE; rvirt's checkpoints hold no secrets and no sizes.
-                let known = (a.flags, 1 | 2 | 4, "virDomainCheckpointGetXMLDesc");
-                let checkpoint = api::checkpoint(&domain, &a.checkpoint.name, known)?;
-                ret(p::XmlRet { xml: api::checkpoint_xml(&domain, checkpoint, a.flags & 2 == 0) })
+                let known = flags::CHECKPOINT_XML_SECURE
+                    | flags::CHECKPOINT_XML_NO_DOMAIN
+                    | flags::CHECKPOINT_XML_SIZE;
+                let checkpoint = api::checkpoint(&domain, &a.checkpoint.name, (a.flags, known, function))?;
+                let with_domain = a.flags & flags::CHECKPOINT_XML_NO_DOMAIN == 0;
+                ret(p::XmlRet { xml: api::checkpoint_xml(&domain, checkpoint, with_domain, secure) })
             }
             n::DOMAIN_LIST_ALL_CHECKPOINTS => {
                 let a: p::DomainListAllCheckpointsArgs = args(payload)?;

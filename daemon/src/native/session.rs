@@ -103,8 +103,9 @@ impl Session {
 
     /// `CONNECT_CLOSE`: later calls are refused as before the open; callbacks are dropped.
     pub fn close(&self) {
-        *self.opened.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        // Callbacks first: a follower that finds the connection closed then finds none left.
         self.callbacks.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        *self.opened.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Feature 10 was asked for: libvirtd starts its keepalive on that client, and so does rvirtd.
@@ -117,15 +118,14 @@ impl Session {
     /// Registers a callback; the events of changes committed from now on reach it. `None` when
     /// the connection already holds `MAX_CALLBACKS`.
     pub fn register(self: &Arc<Self>, callback: Callback) -> Option<i32> {
-        let id = {
-            let mut callbacks = self.callbacks.lock().unwrap_or_else(|p| p.into_inner());
-            if callbacks.len() >= MAX_CALLBACKS {
-                return None;
-            }
-            let id = self.native.next_callback.fetch_add(1, Ordering::AcqRel);
-            callbacks.insert(id, callback);
-            id
-        };
+        let mut callbacks = self.callbacks.lock().unwrap_or_else(|p| p.into_inner());
+        if callbacks.len() >= MAX_CALLBACKS {
+            return None;
+        }
+        let id = self.native.next_callback.fetch_add(1, Ordering::AcqRel);
+        callbacks.insert(id, callback);
+        // Under the callbacks' lock, as the follower's `stop_following`: a follower stops only
+        // when no callback is left, and one registered after that starts another.
         if !self.following.swap(true, Ordering::AcqRel) {
             let position = self.native.domains.history().head();
             tokio::spawn(follow(self.clone(), position));
@@ -136,6 +136,17 @@ impl Session {
     /// Deregisters callback `id`; false if this connection has no such callback.
     pub fn deregister(&self, id: i32) -> bool {
         self.callbacks.lock().unwrap_or_else(|p| p.into_inner()).remove(&id).is_some()
+    }
+
+    /// For the follower of a connection closed by `CONNECT_CLOSE`: true (stop) unless callbacks
+    /// were registered again since, after a new open.
+    fn stop_following(&self) -> bool {
+        let callbacks = self.callbacks.lock().unwrap_or_else(|p| p.into_inner());
+        let stop = callbacks.is_empty();
+        if stop {
+            self.following.store(false, Ordering::Release);
+        }
+        stop
     }
 
     fn heard(&self) {
@@ -337,7 +348,12 @@ async fn follow(session: Arc<Session>, mut position: u64) {
             }
             continue;
         }
-        let Ok(caller) = session.caller() else { return };
+        let Ok(caller) = session.caller() else {
+            if session.stop_following() {
+                return;
+            }
+            continue; // opened again, with callbacks: they see what is committed from now on
+        };
         let grants = domains.grants(&caller);
         for entry in entries {
             position = entry.generation;
