@@ -1,14 +1,17 @@
 //! Flag validation: `ListFilter::from_flags` on the input's first 4 bytes accepts exactly the
-//! defined bits and gives them back, and its predicate never panics; `Domains::moment_op`
-//! (snapshot and checkpoint creation) accepts exactly its known flags.
+//! defined bits and gives them back, and its predicate never panics; `api::snapshot_create` and
+//! `api::checkpoint_create` accept exactly their known flags, in the combinations libvirt allows.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use rvirtd::domain::{Domain, DomainState};
-use rvirtd::domains::Domains;
+use rvirtd::api;
 use rvirtd::filter::{ListFilter, flags};
-use rvirtd::lifecycle::flags::{CHECKPOINT_CREATE_QUIESCE, SNAPSHOT_CREATE_ALL};
+use rvirtd::lifecycle::flags::{
+    CHECKPOINT_CREATE_QUIESCE, SNAPSHOT_CREATE_ALL, SNAPSHOT_CREATE_CURRENT, SNAPSHOT_CREATE_HALT,
+    SNAPSHOT_CREATE_NO_METADATA, SNAPSHOT_CREATE_REDEFINE,
+};
 use rvirtd::xml::{DomainDef, ParseDefaults};
 use std::sync::{Arc, OnceLock};
 
@@ -50,8 +53,16 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(_) => assert_ne!(bits & !flags::ALL, 0, "defined bits {bits:#x} refused"),
     }
-    let snapshot = Domains::moment_op("<domainsnapshot/>", bits, true);
-    assert_eq!(snapshot.is_ok(), bits & !SNAPSHOT_CREATE_ALL == 0, "snapshot flags {bits:#x}");
-    let checkpoint = Domains::moment_op("<domaincheckpoint/>", bits, false);
+    let snapshot = api::snapshot_create("<domainsnapshot><name>s</name></domainsnapshot>", bits);
+    let (redefine, current) = (SNAPSHOT_CREATE_REDEFINE, SNAPSHOT_CREATE_CURRENT);
+    let allowed = if bits & (redefine | current) == 0 {
+        bits & !SNAPSHOT_CREATE_ALL == 0
+    } else {
+        bits & redefine != 0
+            && bits & (SNAPSHOT_CREATE_NO_METADATA | SNAPSHOT_CREATE_HALT) == 0
+            && bits & !(SNAPSHOT_CREATE_ALL | redefine | current) == 0
+    };
+    assert_eq!(snapshot.is_ok(), allowed, "snapshot flags {bits:#x}");
+    let checkpoint = api::checkpoint_create("<domaincheckpoint/>", bits);
     assert_eq!(checkpoint.is_ok(), bits & !CHECKPOINT_CREATE_QUIESCE == 0, "checkpoint flags {bits:#x}");
 });

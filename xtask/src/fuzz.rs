@@ -1,6 +1,6 @@
 //! `cargo xtask fuzz [--seconds N] [--target NAME]...`: runs the libFuzzer targets in fuzz/
 //! (the hardened parsers: domain and moment XML, flags, URIs, UUIDs, page tokens, the policy
-//! file) one after another for a bounded time each, then prints what each did.
+//! file; and libvirt's protocol, whole connections to a real daemon) one after another for a bounded time each, then prints what each did.
 //!
 //! Installs cargo-fuzz when it is missing, builds every target once (nightly, AddressSanitizer,
 //! debug assertions) in fuzz/target, seeds fuzz/corpus/TARGET from the committed
@@ -24,10 +24,11 @@ crashing inputs land in fuzz/artifacts/TARGET; full output in fuzz/target/logs/T
 Fails when any target crashed, naming the input.
   --seconds N    seconds per target [default: 60]
   --target NAME  a target to run, repeatable [default: all]: domain_xml, moment_xml, flags,
-                 uri, uuid, page_token, policy";
+                 uri, uuid, page_token, policy, native_session";
 
 /// Every target, in the order they run.
-const TARGETS: &[&str] = &["domain_xml", "moment_xml", "flags", "uri", "uuid", "page_token", "policy"];
+const TARGETS: &[&str] =
+    &["domain_xml", "moment_xml", "flags", "uri", "uuid", "page_token", "policy", "native_session"];
 
 /// What one target's run did.
 struct Outcome {
