@@ -98,6 +98,7 @@ pub async fn serve(
     let pool =
         pool::WorkPool::new(limits.work_threads(), limits.work_queue).context("starting the work threads")?;
     let budget = grpc::budget::ByteBudget::answers(limits.answer_budget_bytes);
+    let requests = grpc::budget::ByteBudget::requests(limits.request_budget_bytes);
     let gate = connections::Gate::new(limits.clone());
     // Requests are small but for XML documents: decoding more than the largest document accepted
     // would only hold memory for a request that is refused anyway.
@@ -106,7 +107,7 @@ pub async fn serve(
         domains.clone(),
         config.max_message_bytes,
         pool.clone(),
-        budget,
+        budget.clone(),
         (config.watch.clone(), config.limits.stall_timeout_ms),
         shutdown.clone(),
     ))
@@ -126,7 +127,7 @@ pub async fn serve(
         reflection_builder().build_v1alpha().context("building the v1alpha reflection service")?;
     let native = native::Native::new(
         domains.clone(),
-        (grpc::budget::ByteBudget::requests(limits.request_budget_bytes), pool.clone()),
+        (requests.clone(), budget.clone(), pool.clone()),
         limits,
         shutdown.clone(),
     );
@@ -152,9 +153,7 @@ pub async fn serve(
             .http2_keepalive_interval(Some(Duration::from_secs(limits.keepalive_interval_secs)))
             .http2_keepalive_timeout(Some(Duration::from_secs(limits.keepalive_timeout_secs)))
             .timeout(Duration::from_secs(limits.request_timeout_secs))
-            .layer(connections::ActivityLayer::new(grpc::budget::ByteBudget::requests(
-                limits.request_budget_bytes,
-            )))
+            .layer(connections::ActivityLayer::new(requests.clone()))
             .layer(grpc::trace::RpcTraceLayer)
             .layer(grpc::guard::ReadOnlyLayer)
             .add_service(service.clone())

@@ -135,6 +135,7 @@ const CONNECT_OPEN: i32 = 1;
 const CONNECT_CLOSE: i32 = 2;
 const DOMAIN_CREATE: i32 = 9;
 const DOMAIN_DEFINE_XML: i32 = 11;
+const DOMAIN_GET_XML_DESC: i32 = 14;
 const DOMAIN_LOOKUP_BY_NAME: i32 = 23;
 const DOMAIN_SNAPSHOT_GET_XML_DESC: i32 = 186;
 const DOMAIN_CHECKPOINT_GET_XML_DESC: i32 = 412;
@@ -1266,6 +1267,94 @@ async fn a_client_that_never_reads_is_held_back_then_cut_off() {
         "stalled client: {held} calls taken before its writes blocked, {sent} in all, {drained} replies read"
     );
     assert_eq!(other.lib_version().await, 9_000_000, "the other connection lives on");
+    assert_still_serves(&daemon).await;
+    daemon.stop().await;
+}
+
+/// What clients make the daemon hold for requests is what they really sent, and not for long:
+/// connections that declare 32 MiB frames and stop mid-frame hold only the bytes they sent, and
+/// are closed once a frame is not whole within `handshake_timeout_secs`; a frame over the request
+/// budget is read to its end and its call refused (VIR_ERR_RESOURCE_BUSY), the connection kept.
+/// Meanwhile others are served throughout.
+#[tokio::test]
+async fn half_sent_and_over_budget_frames_hold_little_and_not_for_long() {
+    const DEADLINE: Duration = Duration::from_secs(2);
+    let daemon = start_daemon_with(|config| {
+        config.limits.handshake_timeout_secs = DEADLINE.as_secs();
+        config.limits.request_budget_bytes = 4 << 20;
+    })
+    .await;
+    let path = sockets(&daemon).0;
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let mut raw = Raw::connect(&path).await;
+        raw.open().await;
+        // A 32 MiB DEFINE_XML: its header and 8 bytes of payload, then nothing.
+        let mut start = frame(call_header(DOMAIN_DEFINE_XML, 9), &[0, 0x10, 0, 0, b'<', b'd', b'o', b'm']);
+        start[..4].copy_from_slice(&(32u32 << 20).to_be_bytes());
+        raw.send(&start).await;
+        stalled.push((raw, Instant::now()));
+    }
+    // 20 claimed 640 MiB against a 4 MiB budget: others are still served.
+    let mut other = Raw::connect(&path).await;
+    other.open().await;
+    assert_eq!(other.lib_version().await, 9_000_000, "served while 20 connections stall mid-frame");
+    for (mut raw, since) in stalled {
+        let closed = tokio::time::timeout(DEADLINE * 3, read_message(&mut raw.stream)).await;
+        assert!(matches!(closed, Ok(None)), "a connection stalled mid-frame: {closed:?}");
+        let after = since.elapsed();
+        assert!(
+            after >= DEADLINE - Duration::from_millis(100),
+            "closed after {after:?}, before the deadline"
+        );
+    }
+    // Over the budget: 5 MiB of XML is read, dropped and refused; the connection goes on.
+    let huge = format!("<domain type='test'><name>h</name>{}</domain>", " ".repeat(5 << 20));
+    let reply = other.call(DOMAIN_DEFINE_XML, &Xdr::default().string(huge.as_bytes()).0).await;
+    assert_eq!(reply.header.status, ERROR);
+    let error = remote_error(&reply.payload);
+    assert_eq!(error.code, 87, "VIR_ERR_RESOURCE_BUSY: {error:?}");
+    assert!(error.message.as_deref().unwrap_or("").contains("request_budget_bytes"), "{error:?}");
+    assert_eq!(other.lib_version().await, 9_000_000, "the connection lives on after a refused frame");
+    assert_still_serves(&daemon).await;
+    daemon.stop().await;
+}
+
+/// Answers waiting for a client that does not read count against `answer_budget_bytes`, as gRPC
+/// answers do: with 1 MiB, a client that asks five times for a 700 KB document without reading
+/// gets it once, and RESOURCE_BUSY for the calls that would have held more; once it reads, the
+/// same call is answered again.
+#[tokio::test]
+async fn unread_answers_are_bounded_by_the_answer_budget() {
+    let daemon = start_daemon_with(|config| config.limits.answer_budget_bytes = 1 << 20).await;
+    let description = "d".repeat(700 << 10);
+    let xml =
+        domain_xml("big", 1).replace("</name>", &format!("</name><description>{description}</description>"));
+    daemon.client.define_xml(&xml, 0).await.unwrap();
+    let mut raw = Raw::connect(&sockets(&daemon).0).await;
+    raw.open().await;
+    let args = Xdr::default().domain("big", uuid_for(1), -1).uint(0).0;
+    let mut calls = Vec::new();
+    for serial in 100..105 {
+        calls.extend(frame(call_header(DOMAIN_GET_XML_DESC, serial), &args));
+    }
+    raw.send(&calls).await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // all five answered (or refused) meanwhile
+    let mut replies = std::collections::BTreeMap::new();
+    while replies.len() < 5 {
+        let reply = raw.read().await.expect("a reply");
+        let outcome = if reply.header.status == OK {
+            "xml".to_owned()
+        } else {
+            format!("error {}", remote_error(&reply.payload).code)
+        };
+        replies.insert(reply.header.serial, outcome);
+    }
+    let answered = replies.values().filter(|o| *o == "xml").count();
+    assert!(answered >= 1 && replies.values().all(|o| o == "xml" || o == "error 87"), "{replies:?}");
+    assert!(answered < 5, "five 700 KB answers held against a 1 MiB budget: {replies:?}");
+    let reply = raw.call(DOMAIN_GET_XML_DESC, &args).await;
+    assert_eq!(reply.header.status, OK, "answered once the client reads");
     assert_still_serves(&daemon).await;
     daemon.stop().await;
 }

@@ -25,6 +25,9 @@ use std::sync::atomic::AtomicI32;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+/// libvirtd's default `max_client_requests`: calls one connection may have in flight.
+pub const LIBVIRTD_MAX_CLIENT_REQUESTS: usize = 5;
+
 /// What every native connection of one daemon shares.
 #[derive(Debug)]
 pub struct Native {
@@ -41,10 +44,16 @@ pub struct Native {
     pub next_callback: AtomicI32,
     /// Bytes of requests received but not yet handled, daemon-wide (shared with gRPC).
     pub requests: ByteBudget,
+    /// Bytes of answers built but not yet written, daemon-wide (shared with gRPC).
+    pub answers: ByteBudget,
     /// Where large XML documents are parsed, off the async workers.
     pub pool: WorkPool,
-    /// Concurrent calls on one connection (libvirtd's `max_client_requests`).
-    pub max_client_requests: usize,
+    /// Concurrent calls on one connection: libvirtd's default `max_client_requests` (5), or
+    /// `[limits]`'s when lower (its default, 100, is for HTTP/2 streams).
+    pub max_calls: usize,
+    /// Once a frame's length word has come, the rest must come within this
+    /// (`handshake_timeout_secs`): a client stopped mid-frame holds its bytes no longer.
+    pub frame_deadline: std::time::Duration,
     /// A client that reads nothing this long while answers wait for it is cut off.
     pub stall_timeout: std::time::Duration,
     /// Cancelled when the daemon stops: every connection closes.
@@ -55,7 +64,7 @@ impl Native {
     /// The shared state for `domains`, whose driver names the URI clients must open.
     pub fn new(
         domains: Arc<Domains>,
-        (requests, pool): (ByteBudget, WorkPool),
+        (requests, answers, pool): (ByteBudget, ByteBudget, WorkPool),
         limits: &crate::config::Limits,
         stopping: CancellationToken,
     ) -> Arc<Self> {
@@ -70,8 +79,10 @@ impl Native {
             listings: listing::Listings::default(),
             next_callback: AtomicI32::new(0),
             requests,
+            answers,
             pool,
-            max_client_requests: limits.max_client_requests.max(1) as usize,
+            max_calls: (limits.max_client_requests as usize).clamp(1, LIBVIRTD_MAX_CLIENT_REQUESTS),
+            frame_deadline: std::time::Duration::from_secs(limits.handshake_timeout_secs),
             stall_timeout: std::time::Duration::from_millis(limits.stall_timeout_ms),
             stopping,
         })

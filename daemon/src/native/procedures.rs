@@ -704,7 +704,7 @@ impl Calls<'_> {
             });
         }
         let payload = self.session.native.listings.payload(&view, &filter, &grants)?;
-        Ok(Outgoing { head: vec![0; ROOM], tail: Some(payload) })
+        Ok(Outgoing { head: vec![0; ROOM], tail: Some(payload), held: None })
     }
 }
 

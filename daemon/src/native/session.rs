@@ -184,15 +184,22 @@ pub async fn run(native: Arc<Native>, conn: Conn<tokio::net::UnixStream>) {
     });
     let writer = tokio::spawn(write(writer, queue, native.stall_timeout, closing.clone()));
     tracing::debug!(caller = %session.peer, "libvirt-protocol connection opened");
-    let calls = Arc::new(tokio::sync::Semaphore::new(native.max_client_requests));
+    let calls = Arc::new(tokio::sync::Semaphore::new(native.max_calls));
     let reason = loop {
         let read = tokio::select! {
             () = closing.cancelled() => break "closing".to_owned(),
-            read = frame::read(&mut reader, &native.requests) => read,
+            read = frame::read(&mut reader, (&native.requests, native.frame_deadline)) => read,
         };
         let (frame, reservation) = match read {
             Ok(read) => read,
             Err(FrameError::Closed) => break "client closed the connection".to_owned(),
+            Err(FrameError::Refused { header, error }) => {
+                session.heard();
+                if header.kind == CALL && !session.send(refusal(&session, &header, error.into())).await {
+                    break "closing".to_owned();
+                }
+                continue;
+            }
             Err(error) => break error.to_string(),
         };
         session.heard();
@@ -206,16 +213,22 @@ pub async fn run(native: Arc<Native>, conn: Conn<tokio::net::UnixStream>) {
                 }
             }
             (_, CALL) => {
-                // Calls wait for a free slot: a client with `max_client_requests` calls in flight
-                // is not read from until one finishes.
+                // Calls wait for a free slot: a client with `max_calls` calls in flight is not
+                // read from until one finishes.
                 let permit = tokio::select! {
                     permit = calls.clone().acquire_owned() => permit.expect("never closed"),
                     () = closing.cancelled() => break "closing".to_owned(),
                 };
                 let session = session.clone();
                 let mut call = Box::pin(async move {
-                    let answer = answer(&session, header, &frame.payload).await;
+                    let answer = answer(&session, header.clone(), &frame.payload).await;
                     drop((frame, reservation));
+                    // Held until written, as a gRPC answer is: what slow readers make the daemon
+                    // hold is bounded by the answer budget; over it, the call is refused instead.
+                    let answer = match session.native.answers.reserve(answer.len()) {
+                        Ok(held) => Outgoing { held: Some(held), ..answer },
+                        Err(error) => refusal(&session, &header, error.into()),
+                    };
                     session.send(answer).await;
                     drop(permit);
                 });
@@ -255,12 +268,15 @@ async fn answer(session: &Arc<Session>, header: Header, payload: &[u8]) -> Outgo
             frame.head[p::LEN_BYTES..procedures::ROOM].copy_from_slice(&header);
             frame
         }
-        Err(failure) => {
-            let error = failure.remote(session.native.error_domain);
-            tracing::debug!(procedure = header.procedure, code = error.code, message = ?error.message, "call refused");
-            frame::encode(&header.reply(p::Status::Error), &error).into()
-        }
+        Err(failure) => refusal(session, &header, failure),
     }
+}
+
+/// The error reply to the call `header` heads.
+fn refusal(session: &Session, header: &Header, failure: Failure) -> Outgoing {
+    let error = failure.remote(session.native.error_domain);
+    tracing::debug!(procedure = header.procedure, code = error.code, message = ?error.message, "call refused");
+    frame::encode(&header.reply(p::Status::Error), &error).into()
 }
 
 fn keepalive_frame(procedure: i32) -> Outgoing {
