@@ -60,8 +60,9 @@ const ESTIMATED_ENTRY_BYTES: usize = 160;
 /// XML documents up to this size are parsed on the async worker itself (tens of microseconds).
 pub(crate) const INLINE_PARSE_LIMIT: usize = 16 << 10;
 
-/// Views up to this size are cut into pages on the async worker itself.
-const INLINE_PAGE_LIMIT: usize = 2_000;
+/// Views up to this size are listed on the async worker itself (cut into pages here, encoded
+/// whole for libvirt's protocol); larger ones on the work pool.
+pub(crate) const INLINE_LISTING_LIMIT: usize = 2_000;
 
 /// One page of a listing.
 struct Page {
@@ -310,7 +311,7 @@ impl DomainService for Service {
         let mut reservation = self.budget.reserve(2 * estimate)?;
         // Cutting a large page is milliseconds of CPU with no await in it: on the work pool's
         // low-priority threads, so the async workers stay free to take short calls meanwhile.
-        let page = if view.len() > INLINE_PAGE_LIMIT {
+        let page = if view.len() > INLINE_LISTING_LIMIT {
             let (view, grants) = (view.clone(), grants.clone());
             self.pool
                 .run(move || page(&view, (&filter, &grants), after, max_count, budget, known_count))

@@ -28,32 +28,33 @@ struct Kept {
 }
 
 impl Listings {
-    /// The `remote_connect_list_all_domains_ret` payload (handles, then the count) for every
-    /// domain of `view` that `filter` selects and `grants` shows; refused whole past
-    /// `REMOTE_DOMAIN_LIST_MAX`, as libvirtd refuses it.
-    pub fn payload(
-        &self,
-        view: &View,
-        filter: &ListFilter,
-        grants: &Grants,
-    ) -> Result<Arc<Vec<u8>>, Failure> {
+    /// The kept `remote_connect_list_all_domains_ret` payload, when it answers this listing: the
+    /// same generation and flags, for a caller the policy does not filter.
+    pub fn kept(&self, view: &View, filter: &ListFilter, grants: &Grants) -> Option<Arc<Vec<u8>>> {
         if grants.filters() {
             // What this caller sees depends on who it is: not the kept answer of another.
-            return encode(view, filter, grants).map(Arc::new);
+            return None;
         }
-        let key = (view.generation, filter.flags());
-        {
-            let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(kept) = last.as_ref().filter(|kept| (kept.generation, kept.flags) == key) {
-                return Ok(kept.payload.clone());
-            }
-        }
-        // Encoded outside the lock: a listing never waits for another's encoding.
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = last
+            .as_ref()
+            .filter(|kept| (kept.generation, kept.flags) == (view.generation, filter.flags()))?;
+        Some(kept.payload.clone())
+    }
+
+    /// The payload (handles, then the count) for every domain of `view` that `filter` selects and
+    /// `grants` shows, refused whole past `REMOTE_DOMAIN_LIST_MAX` as libvirtd refuses it; kept
+    /// when it may answer other callers.
+    pub fn encode(&self, view: &View, filter: &ListFilter, grants: &Grants) -> Result<Arc<Vec<u8>>, Failure> {
         let payload = Arc::new(encode(view, filter, grants)?);
+        if grants.filters() {
+            return Ok(payload);
+        }
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         // An older view's answer never replaces a newer one's.
-        if last.as_ref().is_none_or(|kept| kept.generation <= key.0) {
-            *last = Some(Kept { generation: key.0, flags: key.1, payload: payload.clone() });
+        if last.as_ref().is_none_or(|kept| kept.generation <= view.generation) {
+            *last =
+                Some(Kept { generation: view.generation, flags: filter.flags(), payload: payload.clone() });
         }
         Ok(payload)
     }

@@ -320,7 +320,7 @@ impl Calls<'_> {
             // A unix socket is as secure as libvirtd says its unix sockets are.
             n::CONNECT_IS_SECURE => ret(p::ConnectIsSecureRet { secure: 1 }),
             n::NODE_GET_INFO => ret(node_info()),
-            n::CONNECT_LIST_ALL_DOMAINS => self.list_all_domains(args(payload)?),
+            n::CONNECT_LIST_ALL_DOMAINS => self.list_all_domains(args(payload)?).await,
             n::CONNECT_NUM_OF_DOMAINS => {
                 let grants = self.domains().grants(&self.caller);
                 ret(p::NumRet { num: self.domains().view().num_active(&grants) as i32 })
@@ -694,7 +694,7 @@ impl Calls<'_> {
 
     /// `CONNECT_LIST_ALL_DOMAINS`: every domain the flags select and the caller may see, from one
     /// view (one generation), as `ListAllDomains` on gRPC.
-    fn list_all_domains(&self, a: p::ConnectListAllDomainsArgs) -> Answer {
+    async fn list_all_domains(&self, a: p::ConnectListAllDomainsArgs) -> Answer {
         let filter = ListFilter::from_flags(a.flags)?;
         let (view, grants) = (self.domains().view(), self.domains().grants(&self.caller));
         if a.need_results == 0 {
@@ -703,7 +703,19 @@ impl Calls<'_> {
                 ret: view.count(&filter, &grants) as u32,
             });
         }
-        let payload = self.session.native.listings.payload(&view, &filter, &grants)?;
+        let native = &self.session.native;
+        let payload = match native.listings.kept(&view, &filter, &grants) {
+            Some(kept) => kept,
+            None if view.len() <= crate::grpc::INLINE_LISTING_LIMIT => {
+                native.listings.encode(&view, &filter, &grants)?
+            }
+            // Walking a large view is milliseconds of CPU with no await in it: on the work
+            // pool, so the async workers stay free for short calls meanwhile, as on gRPC.
+            None => {
+                let native = native.clone();
+                native.pool.clone().run(move || native.listings.encode(&view, &filter, &grants)).await??
+            }
+        };
         Ok(Outgoing { head: vec![0; ROOM], tail: Some(payload), held: None })
     }
 }
