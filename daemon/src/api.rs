@@ -398,13 +398,13 @@ pub fn moment_name(text: &str) -> Result<&str> {
 
 /// A `maxids`/`maxnames` argument: zero or greater, as libvirt's virConnectListDomains.
 pub fn max_count(value: i32, what: &str) -> Result<usize> {
-    usize::try_from(value).map_err(|_| Error::InvalidArg(format!("{what} must be zero or greater")))
+    usize::try_from(value).map_err(|_| Error::ApiArg(format!("{what} must be zero or greater")))
 }
 
 /// A domain id argument (virDomainLookupByID): zero or greater.
 pub fn id(value: i32) -> Result<i32> {
     if value < 0 {
-        return Err(Error::InvalidArg("id in virDomainLookupByID must be zero or greater".into()));
+        return Err(Error::ApiArg("id in virDomainLookupByID must be zero or greater".into()));
     }
     Ok(value)
 }
@@ -412,7 +412,7 @@ pub fn id(value: i32) -> Result<i32> {
 /// libvirt's virCheckExclusiveFlags: `a` and `b` (bit and libvirt name) not both.
 fn exclusive_flags(value: u32, (a, a_name): (u32, &str), (b, b_name): (u32, &str)) -> Result<()> {
     if value & a != 0 && value & b != 0 {
-        return Err(Error::InvalidArg(format!("Flags '{a_name}' and '{b_name}' are mutually exclusive")));
+        return Err(Error::ApiArg(format!("Flags '{a_name}' and '{b_name}' are mutually exclusive")));
     }
     Ok(())
 }
@@ -424,7 +424,7 @@ fn requires_flag(
     (required, required_name): (u32, &str),
 ) -> Result<()> {
     if value & flag != 0 && value & required == 0 {
-        return Err(Error::InvalidArg(format!("Flag '{required_name}' is required by flag '{flag_name}'")));
+        return Err(Error::ApiArg(format!("Flag '{required_name}' is required by flag '{flag_name}'")));
     }
     Ok(())
 }
@@ -434,7 +434,7 @@ fn requires_flag(
 fn exclusive_children_flags(delete_flags: u32, kind: &str) -> Result<()> {
     let both = flags::MOMENT_DELETE_CHILDREN | flags::MOMENT_DELETE_CHILDREN_ONLY;
     if delete_flags & both == both {
-        return Err(Error::InvalidArg(format!(
+        return Err(Error::ApiArg(format!(
             "Flags 'VIR_DOMAIN_{kind}_DELETE_CHILDREN' and 'VIR_DOMAIN_{kind}_DELETE_CHILDREN_ONLY' are mutually exclusive"
         )));
     }

@@ -67,6 +67,12 @@ pub enum Error {
     /// VIR_ERR_INVALID_ARG: a bad argument, named with what is wrong with it.
     #[error("invalid argument: {0}")]
     InvalidArg(String),
+    /// VIR_ERR_INVALID_ARG as libvirt's public API reports it, before any driver is asked
+    /// (virCheckNonNegativeArg, virCheckExclusiveFlags, VIR_REQUIRE_FLAG): in its domain API's
+    /// error domain on libvirt's protocol, otherwise as `InvalidArg`; its message is libvirt's
+    /// whole (virReportInvalidArg adds no "invalid argument: ").
+    #[error("{0}")]
+    ApiArg(String),
     /// VIR_ERR_INVALID_ARG from virCheckFlags: bits this call does not know.
     #[error("invalid argument: unsupported flags ({bits:#x}) in function {function}")]
     UnsupportedFlags {
@@ -164,7 +170,7 @@ impl Error {
             Error::NoSnapshot(_) | Error::NoRelatedSnapshot(_) => "VIR_ERR_NO_DOMAIN_SNAPSHOT",
             Error::NoCheckpoint(_) | Error::NoRelatedCheckpoint(_) => "VIR_ERR_NO_DOMAIN_CHECKPOINT",
             Error::NameTaken { .. } | Error::UuidTaken { .. } | Error::MomentExists(_) => "VIR_ERR_DOM_EXIST",
-            Error::InvalidArg(_) | Error::UnsupportedFlags { .. } => "VIR_ERR_INVALID_ARG",
+            Error::InvalidArg(_) | Error::ApiArg(_) | Error::UnsupportedFlags { .. } => "VIR_ERR_INVALID_ARG",
             Error::Xml(_) => "VIR_ERR_XML_ERROR",
             Error::OperationInvalid { .. }
             | Error::PageExpired(_)

@@ -136,7 +136,9 @@ const CONNECT_CLOSE: i32 = 2;
 const DOMAIN_CREATE: i32 = 9;
 const DOMAIN_DEFINE_XML: i32 = 11;
 const DOMAIN_GET_XML_DESC: i32 = 14;
+const DOMAIN_LOOKUP_BY_ID: i32 = 22;
 const DOMAIN_LOOKUP_BY_NAME: i32 = 23;
+const CONNECT_LIST_DOMAINS: i32 = 37;
 const DOMAIN_SNAPSHOT_GET_XML_DESC: i32 = 186;
 const DOMAIN_CHECKPOINT_GET_XML_DESC: i32 = 412;
 const CONNECT_SUPPORTS_FEATURE: i32 = 60;
@@ -1131,6 +1133,27 @@ async fn read_only_connections_refuse_changes() {
     assert_eq!(listing.domains.len(), 1);
     assert_eq!(listing.domains[0].domain.id, -1, "x was not started");
     assert_still_serves(&daemon).await;
+    daemon.stop().await;
+}
+
+/// Arguments libvirt's public API refuses before any driver is asked come back in its domain
+/// API's error domain (20), as python3-libvirt shows on test:///default (`lookupByID(-1)`: 8, 20).
+#[tokio::test]
+async fn public_api_argument_checks_answer_in_libvirts_domain_api() {
+    let daemon = start_daemon().await;
+    let mut raw = Raw::connect(&sockets(&daemon).0).await;
+    raw.open().await;
+    let calls = [
+        (DOMAIN_LOOKUP_BY_ID, "id in virDomainLookupByID must be zero or greater"),
+        (CONNECT_LIST_DOMAINS, "maxids in virConnectListDomains must be zero or greater"),
+    ];
+    for (procedure, message) in calls {
+        let reply = raw.call(procedure, &Xdr::default().int(-1).0).await;
+        assert_eq!(reply.header.status, ERROR);
+        let error = remote_error(&reply.payload);
+        assert_eq!((error.code, error.domain), (VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN), "{error:?}");
+        assert_eq!(error.message.as_deref(), Some(message), "no prefix, as libvirt's virReportInvalidArg");
+    }
     daemon.stop().await;
 }
 

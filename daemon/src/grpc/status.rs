@@ -11,9 +11,11 @@ pub fn code(error: &Error) -> Code {
     match error {
         Error::NoDomain(_) | Error::NoSnapshot(_) | Error::NoCheckpoint(_) => Code::NotFound,
         Error::NameTaken { .. } | Error::UuidTaken { .. } | Error::MomentExists(_) => Code::AlreadyExists,
-        Error::InvalidArg(_) | Error::UnsupportedFlags { .. } | Error::Xml(_) | Error::DefUnsupported(_) => {
-            Code::InvalidArgument
-        }
+        Error::InvalidArg(_)
+        | Error::ApiArg(_)
+        | Error::UnsupportedFlags { .. }
+        | Error::Xml(_)
+        | Error::DefUnsupported(_) => Code::InvalidArgument,
         Error::OperationInvalid { .. }
         | Error::OperationUnsupported(_)
         | Error::ConfigUnsupported(_)

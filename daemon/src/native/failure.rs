@@ -6,8 +6,8 @@ use crate::error::Error;
 
 /// VIR_FROM_NONE.
 pub const FROM_NONE: i32 = 0;
-/// VIR_FROM_DOMAIN: libvirt's public domain API (`libvirt-domain.c`; a read-only connection's
-/// refusals).
+/// VIR_FROM_DOMAIN: libvirt's public domain API (`libvirt-domain.c`: a read-only connection's
+/// refusals, its argument checks).
 pub const FROM_DOMAIN: i32 = 20;
 /// VIR_FROM_RPC: the RPC layer's own errors.
 pub const FROM_RPC: i32 = 7;
@@ -106,9 +106,12 @@ impl Failure {
                 if matches!(error, Error::Driver(_) | Error::Persist { .. } | Error::StoreUnusable(_)) {
                     tracing::error!(error = ?error, "internal error");
                 }
-                // libvirt refuses a read-only connection's changes in its public API, before any
-                // driver is asked.
-                let domain = if matches!(error, Error::ReadOnly(_)) { FROM_DOMAIN } else { driver_domain };
+                // libvirt refuses these in its public API, before any driver is asked.
+                let domain = if matches!(error, Error::ReadOnly(_) | Error::ApiArg(_)) {
+                    FROM_DOMAIN
+                } else {
+                    driver_domain
+                };
                 (daemon_code(&error), domain, error.to_string())
             }
         };
@@ -135,7 +138,7 @@ fn daemon_code(error: &Error) -> i32 {
         Error::NoSnapshot(_) | Error::NoRelatedSnapshot(_) => code::NO_DOMAIN_SNAPSHOT,
         Error::NoCheckpoint(_) | Error::NoRelatedCheckpoint(_) => code::NO_DOMAIN_CHECKPOINT,
         Error::NameTaken { .. } | Error::UuidTaken { .. } | Error::MomentExists(_) => code::DOM_EXIST,
-        Error::InvalidArg(_) | Error::UnsupportedFlags { .. } => code::INVALID_ARG,
+        Error::InvalidArg(_) | Error::ApiArg(_) | Error::UnsupportedFlags { .. } => code::INVALID_ARG,
         Error::Xml(_) => code::XML_ERROR,
         Error::OperationInvalid { .. }
         | Error::PageExpired(_)
