@@ -93,6 +93,12 @@ impl Failure {
         Self::rpc(format!("unknown procedure: {procedure}"))
     }
 
+    /// libvirtd's refusal of a reply list longer than the protocol carries (`what`: "domains",
+    /// "snapshots"; rvirt's gRPC API pages instead).
+    pub fn too_many(what: &str, count: usize, max: u32) -> Self {
+        Self::rpc_internal(&format!("Too many {what} '{count}' for limit '{max}'"))
+    }
+
     /// VIR_ERR_INTERNAL_ERROR from the RPC layer ("hypervisor connection not open").
     pub fn rpc_internal(message: &str) -> Self {
         Failure::Remote(code::INTERNAL_ERROR, FROM_RPC, format!("internal error: {message}"))

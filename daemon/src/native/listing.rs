@@ -6,7 +6,7 @@
 //! is kept is one payload, at most one listing's size (16,384 handles of names up to 255 bytes:
 //! under 5 MB), replaced by the next listing of another generation or flags.
 
-use super::failure::{self, Failure, code};
+use super::failure::Failure;
 use super::protocol as p;
 use super::xdr::{self, Xdr};
 use crate::access::Grants;
@@ -77,9 +77,7 @@ fn encode(view: &View, filter: &ListFilter, grants: &Grants) -> Result<Vec<u8>, 
         }
     }
     if count > max {
-        // As libvirtd: the protocol cannot carry more (rvirt's gRPC API pages instead).
-        let message = format!("internal error: Too many domains '{count}' for limit '{max}'");
-        return Err(Failure::Remote(code::INTERNAL_ERROR, failure::FROM_RPC, message));
+        return Err(Failure::too_many("domains", count, p::DOMAIN_LIST_MAX));
     }
     out[..4].copy_from_slice(&(count as u32).to_be_bytes());
     (count as u32).put(&mut out);

@@ -281,11 +281,8 @@ impl Calls<'_> {
 
     /// Parses a domain definition; a large one on the work pool, off the async workers.
     async fn parse_def(&self, xml: String) -> Result<crate::xml::DomainDef, Failure> {
-        if xml.len() <= crate::grpc::INLINE_PARSE_LIMIT {
-            return Ok(self.domains().parse_def(&xml)?);
-        }
         let domains = self.domains().clone();
-        Ok(self.session.native.pool.run(move || domains.parse_def(&xml)).await??)
+        self.parse(xml.len(), move || domains.parse_def(&xml)).await
     }
 
     /// Builds the Op for a snapshot or checkpoint document; a large one on the work pool.
@@ -295,10 +292,20 @@ impl Calls<'_> {
         build: fn(&str, u32) -> Result<Op, Error>,
         flags: u32,
     ) -> Result<Op, Failure> {
-        if xml.len() <= crate::grpc::INLINE_PARSE_LIMIT {
-            return Ok(build(&xml, flags)?);
+        self.parse(xml.len(), move || build(&xml, flags)).await
+    }
+
+    /// `work`, a parse of `bytes` of XML: here when small (tens of microseconds), on the work
+    /// pool otherwise.
+    async fn parse<T: Send + 'static>(
+        &self,
+        bytes: usize,
+        work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Failure> {
+        if bytes <= crate::grpc::INLINE_PARSE_LIMIT {
+            return Ok(work()?);
         }
-        Ok(self.session.native.pool.run(move || build(&xml, flags)).await??)
+        Ok(self.session.native.pool.run(work).await??)
     }
 
     async fn run(&self, procedure: i32, payload: &[u8]) -> Answer {
@@ -741,8 +748,7 @@ fn list_max(max: usize, bound: u32, what: &str) -> Result<usize, Failure> {
 /// A list for a reply, refused as libvirtd refuses one longer than the protocol carries.
 fn list_of<T, const MAX: u32>(items: Vec<T>, what: &str) -> Result<List<T, MAX>, Failure> {
     if items.len() > MAX as usize {
-        let message = format!("internal error: Too many {what} '{}' for limit '{MAX}'", items.len());
-        return Err(Failure::Remote(code::INTERNAL_ERROR, failure::FROM_RPC, message));
+        return Err(Failure::too_many(what, items.len(), MAX));
     }
     Ok(List(items))
 }
