@@ -1,9 +1,10 @@
 //! One libvirt-protocol connection: reads frames, answers keepalive PINGs, runs calls (up to
-//! `max_client_requests` at once, answered in any order, matched by serial), and sends the
+//! `Native::max_calls` at once, answered in any order, matched by serial), and sends the
 //! lifecycle events its callbacks asked for, read from the history in generation order.
 //!
-//! Every answer goes through one bounded queue to one writer: a client that stops reading stops
-//! its own calls and events (back-pressure), and is cut off after the stall timeout.
+//! Every answer goes through one bounded queue to one writer, holding its share of the answer
+//! budget until written: a client that stops reading stops its own calls and events
+//! (back-pressure), and is cut off after the stall timeout.
 
 use super::Native;
 use super::failure::Failure;
