@@ -146,6 +146,7 @@ const AUTH_LIST: i32 = 66;
 const CONNECT_GET_LIB_VERSION: i32 = 157;
 const CONNECT_LIST_ALL_DOMAINS: i32 = 273;
 const EVENT_REGISTER_ANY: i32 = 316;
+const EVENT_DEREGISTER_ANY: i32 = 317;
 const KEEPALIVE_PING: i32 = 1;
 const KEEPALIVE_PONG: i32 = 2;
 
@@ -851,7 +852,7 @@ async fn virsh_event_all_registers_every_event_id() {
     daemon.stop().await;
 }
 
-/// REGISTER_ANY accepts event IDs 0..=27 with distinct callback ids and refuses 28 with VIR_ERR_INVALID_ARG.
+/// REGISTER_ANY accepts event IDs 0..=27 with distinct callback ids and refuses others as libvirtd does.
 #[tokio::test]
 async fn event_registration_accepts_every_known_id_and_refuses_the_next() {
     let daemon = start_daemon().await;
@@ -864,11 +865,24 @@ async fn event_registration_accepts_every_known_id_and_refuses_the_next() {
         assert!(ids.insert(r.int()), "callback ids are distinct");
         r.done();
     }
-    let reply = raw.call(EVENT_REGISTER_ANY, &Xdr::default().int(28).uint(0).0).await;
-    assert_eq!(reply.header.status, ERROR);
+    // As libvirtd 9.0 answers a raw client (measured: a private libvirtd, test driver):
+    // unsupported ids and unknown callbacks are internal errors of the RPC layer, and a
+    // callback on a domain that does not exist is registered (no lookup).
+    for event_id in [28, -1] {
+        let reply = raw.call(EVENT_REGISTER_ANY, &Xdr::default().int(event_id).uint(0).0).await;
+        assert_eq!(reply.header.status, ERROR);
+        let error = remote_error(&reply.payload);
+        assert_eq!((error.code, error.domain), (VIR_ERR_INTERNAL_ERROR, VIR_FROM_RPC), "{error:?}");
+        let expected = format!("internal error: unsupported event ID {event_id}");
+        assert_eq!(error.message.as_deref(), Some(expected.as_str()));
+    }
+    let reply = raw.call(EVENT_DEREGISTER_ANY, &Xdr::default().int(12345).0).await;
     let error = remote_error(&reply.payload);
-    assert_eq!(error.code, VIR_ERR_INVALID_ARG, "{error:?}");
-    assert!(error.message.as_deref().unwrap_or("").contains("unsupported event ID 28"), "{error:?}");
+    assert_eq!((error.code, error.domain), (VIR_ERR_INTERNAL_ERROR, VIR_FROM_RPC), "{error:?}");
+    assert_eq!(error.message.as_deref(), Some("internal error: domain event callback 12345 not registered"));
+    let missing = Xdr::default().int(0).uint(1).domain("nope", uuid_for(77), -1).0;
+    let payload = raw.ok(EVENT_REGISTER_ANY, &missing).await;
+    assert!(ids.insert(Reader::new(&payload).int()), "a callback on a missing domain is registered");
     // One connection holds a bounded number of callbacks: 1,024 in all, then VIR_ERR_RESOURCE_BUSY.
     for _ in ids.len()..1024 {
         raw.ok(EVENT_REGISTER_ANY, &Xdr::default().int(0).uint(0).0).await;
@@ -1154,6 +1168,11 @@ async fn public_api_argument_checks_answer_in_libvirts_domain_api() {
         assert_eq!((error.code, error.domain), (VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN), "{error:?}");
         assert_eq!(error.message.as_deref(), Some(message), "no prefix, as libvirt's virReportInvalidArg");
     }
+    // Past the protocol's bound, the RPC layer refuses it, naming the constant as libvirtd does.
+    let reply = raw.call(CONNECT_LIST_DOMAINS, &Xdr::default().int(20_000).0).await;
+    let error = remote_error(&reply.payload);
+    assert_eq!((error.code, error.domain), (VIR_ERR_RPC, VIR_FROM_RPC), "{error:?}");
+    assert_eq!(error.message.as_deref(), Some("maxids > REMOTE_DOMAIN_LIST_MAX"));
     daemon.stop().await;
 }
 

@@ -336,7 +336,7 @@ impl Calls<'_> {
                 let a: p::ConnectListDomainsArgs = args(payload)?;
                 let max = list_max(
                     api::max_count(a.maxids, "maxids in virConnectListDomains")?,
-                    p::DOMAIN_ID_LIST_MAX,
+                    (p::DOMAIN_ID_LIST_MAX, "REMOTE_DOMAIN_LIST_MAX"),
                     "maxids",
                 )?;
                 let grants = self.domains().grants(&self.caller);
@@ -349,7 +349,7 @@ impl Calls<'_> {
             n::CONNECT_LIST_DEFINED_DOMAINS => {
                 let a: p::ConnectListDefinedDomainsArgs = args(payload)?;
                 let max = api::max_count(a.maxnames, "maxnames in virConnectListDefinedDomains")?;
-                let max = list_max(max, p::DOMAIN_NAME_LIST_MAX, "maxnames")?;
+                let max = list_max(max, (p::DOMAIN_NAME_LIST_MAX, "REMOTE_DOMAIN_LIST_MAX"), "maxnames")?;
                 let grants = self.domains().grants(&self.caller);
                 ret(p::ConnectListDefinedDomainsRet {
                     names: List(self.domains().view().inactive_names(max, &grants)),
@@ -673,11 +673,14 @@ impl Calls<'_> {
             }
             n::CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY => {
                 let a: p::ConnectDomainEventCallbackRegisterAnyArgs = args(payload)?;
+                // As libvirtd 9.0 answers a raw client (its C client checks the id itself).
                 if !(0..EVENT_ID_LAST).contains(&a.event_id) {
-                    return Err(Error::InvalidArg(format!("unsupported event ID {}", a.event_id)).into());
+                    return Err(Failure::rpc_internal(&format!("unsupported event ID {}", a.event_id)));
                 }
-                let domain = a.dom.as_ref().map(|dom| self.domain(dom)).transpose()?;
-                let callback = Callback { event_id: a.event_id, domain: domain.map(|d| d.uuid()) };
+                // Not looked up, as libvirtd does not: a callback on a domain not defined (yet)
+                // gets its events once it is; what the caller may not see never reaches it.
+                let domain = a.dom.as_ref().map(|dom| Uuid::from_bytes(dom.uuid));
+                let callback = Callback { event_id: a.event_id, domain };
                 let callback_id = self.session.register(callback).ok_or_else(|| {
                     Error::Busy(format!(
                         "this connection holds {} event callbacks already; deregister some first",
@@ -689,9 +692,8 @@ impl Calls<'_> {
             n::CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY => {
                 let a: p::ConnectDomainEventCallbackDeregisterAnyArgs = args(payload)?;
                 if !self.session.deregister(a.callback_id) {
-                    return Err(
-                        Error::InvalidArg(format!("callback {} not registered", a.callback_id)).into()
-                    );
+                    let message = format!("domain event callback {} not registered", a.callback_id);
+                    return Err(Failure::rpc_internal(&message));
                 }
                 void()
             }
@@ -738,9 +740,10 @@ fn moment_name(op: &Op) -> Option<String> {
 }
 
 /// A `maxids`/`maxnames` argument within the protocol's list bound, as libvirtd checks it.
-fn list_max(max: usize, bound: u32, what: &str) -> Result<usize, Failure> {
+fn list_max(max: usize, (bound, bound_name): (u32, &str), what: &str) -> Result<usize, Failure> {
     if max > bound as usize {
-        return Err(Failure::rpc(format!("{what} > {}", bound)));
+        // libvirtd names the protocol's constant: "maxids > REMOTE_DOMAIN_LIST_MAX".
+        return Err(Failure::rpc(format!("{what} > {bound_name}")));
     }
     Ok(max)
 }
