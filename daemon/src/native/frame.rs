@@ -53,7 +53,8 @@ const CHUNK: usize = 64 << 10;
 /// Reads the next frame. Once its length word has come, the rest must come within `deadline`,
 /// so a client that stops mid-frame holds its bytes no longer than that. `budget` is charged for
 /// the bytes as they arrive and while the frame is held, so clients that send large frames
-/// together hold at most the budget.
+/// together hold at most the budget. Differs from libvirt: libvirtd has no such budget or
+/// deadline.
 pub async fn read<R: AsyncRead + Unpin>(
     reader: &mut R,
     (budget, deadline): (&ByteBudget, Duration),

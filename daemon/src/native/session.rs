@@ -226,6 +226,7 @@ pub async fn run(native: Arc<Native>, conn: Conn<tokio::net::UnixStream>) {
                     drop((frame, reservation));
                     // Held until written, as a gRPC answer is: what slow readers make the daemon
                     // hold is bounded by the answer budget; over it, the call is refused instead.
+                    // Differs from libvirt: libvirtd has no such budget.
                     let answer = match session.native.answers.reserve(answer.len()) {
                         Ok(held) => Outgoing { held: Some(held), ..answer },
                         Err(error) => refusal(&session, &header, error.into()),
