@@ -14,6 +14,8 @@ pub enum DomainRef {
     Name(String),
     /// By id (active domains only).
     Id(i32),
+    /// By a client's handle: its UUID, and the name the client knows it by (libvirt's protocol).
+    Handle(Uuid, String),
 }
 
 impl std::fmt::Display for DomainRef {
@@ -22,6 +24,7 @@ impl std::fmt::Display for DomainRef {
             DomainRef::Uuid(uuid) => write!(f, "no domain with matching uuid '{uuid}'"),
             DomainRef::Name(name) => write!(f, "no domain with matching name '{name}'"),
             DomainRef::Id(id) => write!(f, "no domain with matching id {id}"),
+            DomainRef::Handle(uuid, name) => write!(f, "no domain with matching uuid '{uuid}' ({name})"),
         }
     }
 }
@@ -30,13 +33,13 @@ impl std::fmt::Display for DomainRef {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// VIR_ERR_NO_DOMAIN.
-    #[error("domain not found: {0}")]
+    #[error("Domain not found: {0}")]
     NoDomain(DomainRef),
     /// VIR_ERR_NO_DOMAIN_SNAPSHOT.
-    #[error("domain snapshot not found: no domain snapshot with matching name '{0}'")]
+    #[error("Domain snapshot not found: no domain snapshot with matching name '{0}'")]
     NoSnapshot(String),
     /// VIR_ERR_NO_DOMAIN_CHECKPOINT.
-    #[error("domain checkpoint not found: no domain checkpoint with matching name '{0}'")]
+    #[error("Domain checkpoint not found: no domain checkpoint with matching name '{0}'")]
     NoCheckpoint(String),
     /// VIR_ERR_NO_DOMAIN_SNAPSHOT for a snapshot asked for by its relation, not its name: the
     /// domain has no current snapshot, a root snapshot has no parent. Carries libvirt's wording.

@@ -138,6 +138,8 @@ const DOMAIN_DEFINE_XML: i32 = 11;
 const DOMAIN_GET_XML_DESC: i32 = 14;
 const DOMAIN_LOOKUP_BY_ID: i32 = 22;
 const DOMAIN_LOOKUP_BY_NAME: i32 = 23;
+const DOMAIN_LOOKUP_BY_UUID: i32 = 24;
+const DOMAIN_GET_STATE: i32 = 212;
 const CONNECT_LIST_DOMAINS: i32 = 37;
 const DOMAIN_SNAPSHOT_GET_XML_DESC: i32 = 186;
 const DOMAIN_CHECKPOINT_GET_XML_DESC: i32 = 412;
@@ -1173,6 +1175,39 @@ async fn public_api_argument_checks_answer_in_libvirts_domain_api() {
     let error = remote_error(&reply.payload);
     assert_eq!((error.code, error.domain), (VIR_ERR_RPC, VIR_FROM_RPC), "{error:?}");
     assert_eq!(error.message.as_deref(), Some("maxids > REMOTE_DOMAIN_LIST_MAX"));
+    daemon.stop().await;
+}
+
+/// A missing domain is worded as libvirt's test driver words it (code 42 in its domain, 12):
+/// lookups by name, id or UUID say a bare "Domain not found" (python3-libvirt on test:///default),
+/// an operation on a handle names its UUID and name (testDomObjFromDomain; measured on libvirtd).
+#[tokio::test]
+async fn missing_domains_are_worded_as_libvirts_test_driver() {
+    let daemon = start_daemon().await;
+    let mut raw = Raw::connect(&sockets(&daemon).0).await;
+    raw.open().await;
+    let uuid = uuid_for(170);
+    let handle = Xdr::default().domain("nope", uuid, -1);
+    let calls = [
+        (DOMAIN_LOOKUP_BY_NAME, Xdr::default().string(b"nope").0, "Domain not found".to_owned()),
+        (DOMAIN_LOOKUP_BY_ID, Xdr::default().int(99).0, "Domain not found".to_owned()),
+        (DOMAIN_LOOKUP_BY_UUID, uuid.as_bytes().to_vec(), "Domain not found".to_owned()),
+        (
+            DOMAIN_GET_STATE,
+            handle.uint(0).0,
+            format!("Domain not found: no domain with matching uuid '{uuid}' (nope)"),
+        ),
+    ];
+    for (procedure, payload, message) in calls {
+        let reply = raw.call(procedure, &payload).await;
+        assert_eq!(reply.header.status, ERROR, "procedure {procedure}");
+        let error = remote_error(&reply.payload);
+        assert_eq!(
+            (error.code, error.domain, error.message),
+            (42, 12, Some(message)),
+            "procedure {procedure}"
+        );
+    }
     daemon.stop().await;
 }
 
